@@ -1,0 +1,1 @@
+// Content-defined and fixed-size chunkers. Format: formats/chunkers.md.

@@ -1,0 +1,246 @@
+/// Multibase: a one-character prefix naming the base, then the encoded bytes.
+/// Format: formats/cid.md, "Multibase".
+public enum Multibase: Character, Sendable, CaseIterable, CustomStringConvertible {
+    case base16 = "f"
+    case base16Upper = "F"
+    case base32 = "b"
+    case base32Upper = "B"
+    case base36 = "k"
+    case base36Upper = "K"
+    case base58btc = "z"
+    case base64 = "m"
+    case base64url = "u"
+
+    /// The multibase table name (`base32`, `base58btc`, …).
+    public var name: String {
+        switch self {
+        case .base16: "base16"
+        case .base16Upper: "base16upper"
+        case .base32: "base32"
+        case .base32Upper: "base32upper"
+        case .base36: "base36"
+        case .base36Upper: "base36upper"
+        case .base58btc: "base58btc"
+        case .base64: "base64"
+        case .base64url: "base64url"
+        }
+    }
+
+    public init?(name: String) {
+        guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = match
+    }
+
+    public var description: String { name }
+
+    /// `prefix + encoding` of `bytes`.
+    public func encode(_ bytes: some Collection<UInt8>) -> String {
+        String(rawValue) + encodeWithoutPrefix(bytes)
+    }
+
+    /// The encoding of `bytes` in this base, without the prefix.
+    public func encodeWithoutPrefix(_ bytes: some Collection<UInt8>) -> String {
+        switch self {
+        case .base16: RFC4648.encode(bytes, alphabet: RFC4648.base16Lower, bitsPerChar: 4, pad: false)
+        case .base16Upper: RFC4648.encode(bytes, alphabet: RFC4648.base16Upper, bitsPerChar: 4, pad: false)
+        case .base32: RFC4648.encode(bytes, alphabet: RFC4648.base32Lower, bitsPerChar: 5, pad: false)
+        case .base32Upper: RFC4648.encode(bytes, alphabet: RFC4648.base32Upper, bitsPerChar: 5, pad: false)
+        case .base36: BaseX.base36Lower.encode(bytes)
+        case .base36Upper: BaseX.base36Upper.encode(bytes)
+        case .base58btc: BaseX.base58btc.encode(bytes)
+        case .base64: RFC4648.encode(bytes, alphabet: RFC4648.base64, bitsPerChar: 6, pad: false)
+        case .base64url: RFC4648.encode(bytes, alphabet: RFC4648.base64url, bitsPerChar: 6, pad: false)
+        }
+    }
+
+    /// Decodes `text` (without prefix) in this base.
+    public func decodeWithoutPrefix(_ text: Substring) throws(MultiformatsError) -> [UInt8] {
+        switch self {
+        case .base16, .base16Upper: try RFC4648.decode(text, table: RFC4648.base16Table, bitsPerChar: 4)
+        case .base32, .base32Upper: try RFC4648.decode(text, table: RFC4648.base32Table, bitsPerChar: 5)
+        case .base36, .base36Upper: try BaseX.base36Lower.decode(text)
+        case .base58btc: try BaseX.base58btc.decode(text)
+        case .base64: try RFC4648.decode(text, table: RFC4648.base64Table, bitsPerChar: 6)
+        case .base64url: try RFC4648.decode(text, table: RFC4648.base64urlTable, bitsPerChar: 6)
+        }
+    }
+
+    /// Decodes a multibase string: reads the prefix, then the rest.
+    /// - Returns: the base named by the prefix and the decoded bytes.
+    public static func decode(_ text: some StringProtocol) throws(MultiformatsError) -> (base: Multibase, bytes: [UInt8]) {
+        guard let first = text.first else { throw .empty }
+        guard let base = Multibase(rawValue: first) else {
+            throw MultiformatsError(.unknownMultibase, "prefix \"\(first)\"")
+        }
+        let rest = Substring(text.dropFirst())
+        return (base, try base.decodeWithoutPrefix(rest))
+    }
+}
+
+/// base58btc, the bitcoin alphabet, for CIDv0 strings and peer IDs.
+public enum Base58 {
+    public static func encode(_ bytes: some Collection<UInt8>) -> String { BaseX.base58btc.encode(bytes) }
+    public static func decode(_ text: some StringProtocol) throws(MultiformatsError) -> [UInt8] {
+        try BaseX.base58btc.decode(Substring(text))
+    }
+}
+
+/// Power-of-two bases from RFC 4648 (base16, base32, base64), unpadded on
+/// output; padding is accepted and ignored on input only at the end.
+enum RFC4648 {
+    static let base16Lower = Array("0123456789abcdef".utf8)
+    static let base16Upper = Array("0123456789ABCDEF".utf8)
+    static let base32Lower = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
+    static let base32Upper = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+    static let base64 = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    static let base64url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Decoding tables map an ASCII byte to its value, or 0xFF if not in the
+    /// alphabet. base16 and base32 accept either case on input.
+    static let base16Table = table(base16Lower, caseInsensitive: true)
+    static let base32Table = table(base32Lower, caseInsensitive: true)
+    static let base64Table = table(base64, caseInsensitive: false)
+    static let base64urlTable = table(base64url, caseInsensitive: false)
+
+    static func table(_ alphabet: [UInt8], caseInsensitive: Bool) -> [UInt8] {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (value, char) in alphabet.enumerated() {
+            table[Int(char)] = UInt8(value)
+            if caseInsensitive {
+                if char >= 0x61 && char <= 0x7A { table[Int(char - 0x20)] = UInt8(value) }
+                if char >= 0x41 && char <= 0x5A { table[Int(char + 0x20)] = UInt8(value) }
+            }
+        }
+        return table
+    }
+
+    static func encode(_ bytes: some Collection<UInt8>, alphabet: [UInt8], bitsPerChar: Int, pad: Bool) -> String {
+        let mask = (1 << bitsPerChar) - 1
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 8 + bitsPerChar - 1) / bitsPerChar)
+        var buffer = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | Int(byte)
+            bits += 8
+            while bits >= bitsPerChar {
+                bits -= bitsPerChar
+                out.append(alphabet[(buffer >> bits) & mask])
+            }
+            buffer &= (1 << bits) - 1
+        }
+        if bits > 0 {
+            out.append(alphabet[(buffer << (bitsPerChar - bits)) & mask])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: Substring, table: [UInt8], bitsPerChar: Int) throws(MultiformatsError) -> [UInt8] {
+        var utf8 = text.utf8[...]
+        while utf8.last == UInt8(ascii: "=") { utf8 = utf8.dropLast() }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count * bitsPerChar / 8)
+        var buffer = 0
+        var bits = 0
+        for char in utf8 {
+            let value = table[Int(char)]
+            guard value != 0xFF else {
+                throw MultiformatsError(.invalidCharacter, "\"\(Character(Unicode.Scalar(char)))\" in \(text.prefix(80))")
+            }
+            buffer = (buffer << bitsPerChar) | Int(value)
+            bits += bitsPerChar
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: buffer >> bits))
+                buffer &= (1 << bits) - 1
+            }
+        }
+        // Leftover bits must be zero and fewer than one character: anything else
+        // is a non-canonical encoding (for base16, an odd number of digits).
+        guard bits < bitsPerChar, buffer == 0 else {
+            throw MultiformatsError(.invalidCharacter, "non-canonical trailing bits in \(text.prefix(80))")
+        }
+        return out
+    }
+}
+
+/// Bases that are not powers of two (base36, base58btc): big-number conversion
+/// with leading zero bytes written as leading zero digits.
+struct BaseX: Sendable {
+    let alphabet: [UInt8]
+    let table: [UInt8]
+    let caseInsensitive: Bool
+
+    static let base58btc = BaseX(Array("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".utf8), caseInsensitive: false)
+    static let base36Lower = BaseX(Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8), caseInsensitive: true)
+    static let base36Upper = BaseX(Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8), caseInsensitive: true)
+
+    /// Inputs longer than this are rejected: conversion is quadratic, and no
+    /// CID or key comes near it.
+    static let maxDecodeLength = 8192
+
+    init(_ alphabet: [UInt8], caseInsensitive: Bool) {
+        self.alphabet = alphabet
+        self.caseInsensitive = caseInsensitive
+        self.table = RFC4648.table(alphabet, caseInsensitive: caseInsensitive)
+    }
+
+    func encode(_ bytes: some Collection<UInt8>) -> String {
+        let base = alphabet.count
+        let input = Array(bytes)
+        let zeros = input.prefix(while: { $0 == 0 }).count
+        // Digits in base `base`, least significant first.
+        var digits: [UInt8] = []
+        digits.reserveCapacity(input.count * 138 / 100 + 1)
+        for byte in input[zeros...] {
+            var carry = Int(byte)
+            for i in digits.indices {
+                carry += Int(digits[i]) << 8
+                digits[i] = UInt8(carry % base)
+                carry /= base
+            }
+            while carry > 0 {
+                digits.append(UInt8(carry % base))
+                carry /= base
+            }
+        }
+        var out = [UInt8](repeating: alphabet[0], count: zeros)
+        out.reserveCapacity(zeros + digits.count)
+        for digit in digits.reversed() { out.append(alphabet[Int(digit)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func decode(_ text: Substring) throws(MultiformatsError) -> [UInt8] {
+        let utf8 = text.utf8
+        guard utf8.count <= BaseX.maxDecodeLength else {
+            throw MultiformatsError(.limitExceeded, "base-\(alphabet.count) text of \(utf8.count) characters")
+        }
+        let base = alphabet.count
+        let zeroChar = alphabet[0]
+        var zeros = 0
+        var bytes: [UInt8] = []  // least significant first
+        var leading = true
+        for char in utf8 {
+            let value = table[Int(char)]
+            guard value != 0xFF else {
+                throw MultiformatsError(.invalidCharacter, "\"\(Character(Unicode.Scalar(char)))\" in \(text.prefix(80))")
+            }
+            if leading && (char == zeroChar || (caseInsensitive && value == 0)) {
+                zeros += 1
+                continue
+            }
+            leading = false
+            var carry = Int(value)
+            for i in bytes.indices {
+                carry += Int(bytes[i]) * base
+                bytes[i] = UInt8(carry & 0xFF)
+                carry >>= 8
+            }
+            while carry > 0 {
+                bytes.append(UInt8(carry & 0xFF))
+                carry >>= 8
+            }
+        }
+        return [UInt8](repeating: 0, count: zeros) + bytes.reversed()
+    }
+}
