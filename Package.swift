@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "tau", targets: ["tau"]),
         .library(name: "Multiformats", targets: ["Multiformats"]),
         .library(name: "Chunking", targets: ["Chunking"]),
+        .library(name: "Blocks", targets: ["Blocks"]),
         .library(name: "UnixFS", targets: ["UnixFS"]),
     ],
     dependencies: [
@@ -26,13 +27,14 @@ let package = Package(
         // Layer 0: codecs. No I/O, no NIO.
         .target(name: "Multiformats", dependencies: ["COpenSSL"]),
         .target(name: "Chunking"),
-        .target(name: "UnixFS", dependencies: ["Multiformats", "Chunking"]),
+        .target(name: "Blocks", dependencies: ["Multiformats"]),
+        .target(name: "UnixFS", dependencies: ["Multiformats", "Chunking", "Blocks"]),
 
         // Layer 5: the command line.
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "UnixFS",
+                "Multiformats", "Chunking", "Blocks", "UnixFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "MultiformatsTests", dependencies: ["Multiformats", "TestSupport"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
-        .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Multiformats", "Chunking", "TestSupport"]),
+        .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

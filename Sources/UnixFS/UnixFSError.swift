@@ -1,0 +1,45 @@
+import Multiformats
+
+/// Why a UnixFS or dag-pb operation failed. A struct with static members, as in
+/// swift-system: compare with `==` against a member; `description` is one line.
+public struct UnixFSError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        case malformedProtobuf
+        case malformedDAGPB
+        case malformedUnixFS
+        case unsupportedCodec
+        case notAFile
+        case notADirectory
+        case notFound
+        case blockMissing
+        case limitExceeded
+        case invalidOptions
+        case invalidPath
+        case hashMismatch
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String = "") {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { detail.isEmpty ? code.rawValue : "\(code.rawValue): \(detail)" }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    public static let malformedProtobuf = Self(.malformedProtobuf)
+    public static let malformedDAGPB = Self(.malformedDAGPB)
+    public static let malformedUnixFS = Self(.malformedUnixFS)
+    public static let notAFile = Self(.notAFile)
+    public static let notADirectory = Self(.notADirectory)
+    public static let notFound = Self(.notFound)
+    public static let blockMissing = Self(.blockMissing)
+    public static let limitExceeded = Self(.limitExceeded)
+    public static let invalidOptions = Self(.invalidOptions)
+    public static let invalidPath = Self(.invalidPath)
+    public static let hashMismatch = Self(.hashMismatch)
+}
