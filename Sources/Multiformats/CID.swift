@@ -13,6 +13,8 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     public let codec: Multicodec
     /// Offset of the multihash inside `bytes` (0 for CIDv0).
     @usableFromInline let multihashOffset: Int
+    /// Offset of the digest inside the multihash, so that `multihash` needs no re-parse.
+    @usableFromInline let digestOffset: Int
     /// The multihash function code, read once when the CID is built.
     public let hashCode: UInt64
 
@@ -21,7 +23,8 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     public static let maxLength = Multihash.maxDigestLength + 32
 
     /// Builds a CID from its parts.
-    /// - Precondition: a `.v0` CID has codec dag-pb and a sha2-256 multihash.
+    /// - Precondition: a `.v0` CID has codec dag-pb and a sha2-256 multihash;
+    ///   `codec.rawValue <= Varint.maxValue`.
     public init(version: Version, codec: Multicodec, multihash: Multihash) {
         switch version {
         case .v0:
@@ -41,6 +44,7 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.version = version
         self.codec = codec
         self.hashCode = multihash.code
+        self.digestOffset = multihash.digestOffset
     }
 
     /// A CIDv1.
@@ -54,49 +58,57 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     /// Parses a binary CID spanning all of `bytes`.
-    public init(bytes: [UInt8]) throws(MultiformatsError) {
-        var offset = 0
+    public init<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) throws(MultiformatsError) where Bytes.Index == Int {
+        var offset = bytes.startIndex
         self = try CID(parsing: bytes, at: &offset)
-        guard offset == bytes.count else { throw .trailingBytes }
+        guard offset == bytes.endIndex else { throw .trailingBytes }
     }
 
-    /// Parses a binary CID at `offset`, advancing `offset` past it. Used where
-    /// CIDs are concatenated (CAR sections, Bitswap messages).
-    public init(parsing bytes: [UInt8], at offset: inout Int) throws(MultiformatsError) {
-        let start = offset
-        guard offset < bytes.count else { throw .truncated }
-        // CIDv0: the 34-byte sha2-256 multihash 0x12 0x20 …
+    /// Parses a binary CID at index `offset`, advancing `offset` past it. Used
+    /// where CIDs are concatenated (CAR sections, Bitswap messages). On error
+    /// `offset` is left unchanged.
+    public init<Bytes: RandomAccessCollection<UInt8>>(
+        parsing bytes: Bytes, at offset: inout Int
+    ) throws(MultiformatsError) where Bytes.Index == Int {
+        guard offset >= bytes.startIndex, offset < bytes.endIndex else { throw .truncated }
+        // CIDv0: the 34-byte sha2-256 multihash 0x12 0x20 …; no CIDv1 starts
+        // with 0x12 (its first byte is the version, 1).
         if bytes[offset] == 0x12 {
-            guard offset + 1 < bytes.count else { throw .truncated }
+            guard bytes.endIndex - offset >= 2 else { throw .truncated }
             guard bytes[offset + 1] == 0x20 else { throw .invalidCIDv0 }
-            guard offset + 34 <= bytes.count else { throw .truncated }
-            offset += 34
-            self.bytes = Array(bytes[start..<offset])
+            guard bytes.endIndex - offset >= 34 else { throw .truncated }
+            self.bytes = Array(bytes[offset..<offset + 34])
             self.version = .v0
             self.codec = .dagPB
             self.multihashOffset = 0
-            self.hashCode = 0x12
+            self.digestOffset = 2
+            self.hashCode = HashFunction.sha2_256.rawValue
+            offset += 34
             return
         }
-        let version = try Varint.decode(bytes, at: &offset)
+        var cursor = offset
+        let version = try Varint.decode(bytes, at: &cursor)
         guard version == 1 else {
             throw MultiformatsError(.unsupportedCIDVersion, "version \(version)")
         }
-        let codec = try Varint.decode(bytes, at: &offset)
-        let hashStart = offset
-        let multihash = try Multihash(parsing: bytes, at: &offset)
-        self.bytes = Array(bytes[start..<offset])
+        let codec = try Varint.decode(bytes, at: &cursor)
+        let hashStart = cursor
+        let multihash = try Multihash(parsing: bytes, at: &cursor)
+        self.bytes = Array(bytes[offset..<cursor])
         self.version = .v1
         self.codec = Multicodec(rawValue: codec)
-        self.multihashOffset = hashStart - start
+        self.multihashOffset = hashStart - offset
+        self.digestOffset = multihash.digestOffset
         self.hashCode = multihash.code
+        offset = cursor
     }
 
     /// Parses a CID's text form: a 46-character base58btc CIDv0 (`Qm…`) or a
     /// multibase-prefixed CIDv1 in any base tau knows.
     public init(_ text: some StringProtocol) throws(MultiformatsError) {
         guard !text.isEmpty else { throw .empty }
-        if text.utf8.count == 46 && text.hasPrefix("Qm") {
+        // Bytes, not Characters: "Qm" followed by a combining mark is not a CIDv0.
+        if text.utf8.count == 46 && text.utf8.starts(with: "Qm".utf8) {
             let bytes = try Base58.decode(text)
             self = try CID(bytes: bytes)
             guard version == .v0 else { throw .invalidCIDv0 }
@@ -113,12 +125,11 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
 
     /// The multihash, as a value of its own.
     public var multihash: Multihash {
-        // Already validated when this CID was built.
-        try! Multihash(bytes: Array(multihashBytes))
+        Multihash(encoded: Array(multihashBytes), code: hashCode, digestOffset: digestOffset)
     }
 
-    /// The digest bytes (after the multihash code and length).
-    public var digest: ArraySlice<UInt8> { multihash.digest }
+    /// The digest bytes (after the multihash code and length): a view into `bytes`.
+    public var digest: ArraySlice<UInt8> { bytes[(multihashOffset + digestOffset)...] }
 
     /// The multihash function, if it is one tau computes.
     public var hashFunction: HashFunction? { HashFunction(rawValue: hashCode) }
@@ -129,6 +140,13 @@ public struct CID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// This CID as version 1 (same codec and multihash). CIDv1 returns itself.
     public var v1: CID {
         version == .v1 ? self : CID(version: .v1, codec: codec, multihash: multihash)
+    }
+
+    /// This CID as version 0, when it has one: dag-pb with a sha2-256 multihash.
+    public var v0: CID? {
+        if version == .v0 { return self }
+        guard codec == .dagPB, hashCode == HashFunction.sha2_256.rawValue else { return nil }
+        return CID(version: .v0, codec: .dagPB, multihash: multihash)
     }
 
     /// The text form in `base`. CIDv0 has only base58btc without prefix; asking

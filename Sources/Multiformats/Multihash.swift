@@ -51,18 +51,21 @@ public struct Multihash: Hashable, Sendable, CustomStringConvertible {
     public static let maxDigestLength = 4096
 
     /// Parses an encoded multihash that spans all of `bytes`.
-    public init(bytes: [UInt8]) throws(MultiformatsError) {
-        var offset = 0
+    public init<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) throws(MultiformatsError) where Bytes.Index == Int {
+        var offset = bytes.startIndex
         self = try Multihash(parsing: bytes, at: &offset)
-        guard offset == bytes.count else { throw .trailingBytes }
+        guard offset == bytes.endIndex else { throw .trailingBytes }
     }
 
-    /// Parses a multihash at `offset` in `bytes`, advancing `offset` past it.
-    /// Known functions must carry their full digest length.
-    public init(parsing bytes: [UInt8], at offset: inout Int) throws(MultiformatsError) {
-        let start = offset
-        let code = try Varint.decode(bytes, at: &offset)
-        let length = try Varint.decode(bytes, at: &offset)
+    /// Parses a multihash at index `offset` in `bytes`, advancing `offset` past
+    /// it. Functions tau computes must carry their full digest length; other
+    /// codes are accepted with any length up to `maxDigestLength`.
+    public init<Bytes: RandomAccessCollection<UInt8>>(
+        parsing bytes: Bytes, at offset: inout Int
+    ) throws(MultiformatsError) where Bytes.Index == Int {
+        var cursor = offset
+        let code = try Varint.decode(bytes, at: &cursor)
+        let length = try Varint.decode(bytes, at: &cursor)
         guard length <= UInt64(Multihash.maxDigestLength) else {
             throw MultiformatsError(.limitExceeded, "multihash digest of \(length) bytes")
         }
@@ -71,14 +74,20 @@ public struct Multihash: Hashable, Sendable, CustomStringConvertible {
         {
             throw MultiformatsError(.digestLengthMismatch, "\(function.name) digest of \(length) bytes")
         }
-        guard offset + Int(length) <= bytes.count else { throw .truncated }
-        let digestStart = offset - start
-        offset += Int(length)
-        self.init(encoded: Array(bytes[start..<offset]), code: code, digestOffset: digestStart)
+        guard Int(length) <= bytes.endIndex - cursor else { throw .truncated }
+        let digestOffset = cursor - offset
+        cursor += Int(length)
+        self.init(encoded: Array(bytes[offset..<cursor]), code: code, digestOffset: digestOffset)
+        offset = cursor
     }
 
     /// Wraps an already computed digest.
+    /// - Precondition: `code <= Varint.maxValue`, and for a function tau
+    ///   computes, `digest` has that function's full length (as parsing demands).
     public init(code: UInt64, digest: some Collection<UInt8>) {
+        if let function = HashFunction(rawValue: code), let expected = function.digestLength {
+            precondition(digest.count == expected, "\(function.name) digests are \(expected) bytes")
+        }
         var out: [UInt8] = []
         out.reserveCapacity(digest.count + 4)
         Varint.append(code, to: &out)
