@@ -44,6 +44,11 @@ public struct CommandFailure: Error, CustomStringConvertible {
     public let status: Int32
     public let stderr: String
     public var description: String { "\(command) exited \(status): \(stderr)" }
+    public init(command: String, status: Int32, stderr: String) {
+        self.command = command
+        self.status = status
+        self.stderr = stderr
+    }
 }
 
 @discardableResult
