@@ -23,18 +23,25 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Layer 0: codecs. No I/O, no NIO.
         .target(name: "Multiformats", dependencies: ["COpenSSL"]),
         .target(name: "Chunking"),
         .target(name: "Blocks", dependencies: ["Multiformats"]),
         .target(name: "UnixFS", dependencies: ["Multiformats", "Chunking", "Blocks"]),
+        .target(name: "CAR", dependencies: ["Multiformats", "Blocks"]),
+
+        // Layer 1: storage. One LMDB environment per repo.
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(name: "Repo", dependencies: ["LMDB", "CZstd", "Multiformats", "Blocks", "UnixFS"]),
 
         // Layer 5: the command line.
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +51,8 @@ let package = Package(
         .testTarget(name: "MultiformatsTests", dependencies: ["Multiformats", "TestSupport"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
+        .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
+        .testTarget(name: "RepoTests", dependencies: ["Repo", "LMDB", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

@@ -1,0 +1,2 @@
+// Swift wrappers over LMDB (liblmdb). Format: formats/lmdb.md.
+import CLMDB

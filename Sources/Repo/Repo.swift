@@ -1,0 +1,2 @@
+// The node repo: LMDB block store, pins, garbage collection. Format: formats/lmdb.md.
+import LMDB
