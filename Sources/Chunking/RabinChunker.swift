@@ -253,34 +253,3 @@ enum Polynomial {
         remainder((hash << 8) | UInt64(byte), modulo: divisor)
     }
 }
-
-extension SIMD16<UInt8> {
-    /// Keeps the last 16 bytes of `self` followed by `bytes`.
-    mutating func appendSuffix(of bytes: UnsafeRawBufferPointer) {
-        appendSuffixBytes(of: bytes, to: &self)
-    }
-}
-
-extension SIMD32<UInt8> {
-    /// Keeps the last 32 bytes of `self` followed by `bytes`.
-    mutating func appendSuffix(of bytes: UnsafeRawBufferPointer) {
-        appendSuffixBytes(of: bytes, to: &self)
-    }
-}
-
-/// Replaces the bytes of `window` (a fixed inline buffer, oldest first) by the last `width` bytes of
-/// `window` followed by `bytes`.
-@inline(__always)
-private func appendSuffixBytes<Window: SIMD & BitwiseCopyable>(of bytes: UnsafeRawBufferPointer, to window: inout Window)
-    where Window.Scalar == UInt8 {
-    let width = Window.scalarCount
-    let count = bytes.count
-    if count >= width {
-        window = bytes.loadUnaligned(fromByteOffset: count - width, as: Window.self)
-        return
-    }
-    withUnsafeMutableBytes(of: &window) { storage in
-        for index in 0..<(width - count) { storage[index] = storage[index + count] }
-        for index in 0..<count { storage[width - count + index] = bytes[index] }
-    }
-}
