@@ -33,11 +33,7 @@ public struct ImportOptions: Sendable {
     /// The resolved parameters for files and directories.
     public struct Resolved: Sendable {
         public var file: FileImportParameters
-        /// The profile's directory settings, checked.
-        public var hamtShardingThreshold: Int
-        public var hamtSizeEstimationByBlock: Bool
-        public var hamtFanout: Int
-        public var maxDirectoryLinks: Int?
+        public var directory: DirectoryParameters
     }
 
     /// Applies the profile's defaults, then the flags, then Kubo's rules:
@@ -98,8 +94,10 @@ public struct ImportOptions: Sendable {
         let file = FileImportParameters(
             chunker: chunkerSpec, layout: trickle == true ? .trickle : .balanced,
             rawLeaves: rawLeaves ?? false, cids: cids, maxLinks: maxLinks, attributes: attributes)
-        return Resolved(
-            file: file, hamtShardingThreshold: 262_144, hamtSizeEstimationByBlock: profile == .unixfsV1_2025,
-            hamtFanout: fanout, maxDirectoryLinks: maxDirectoryLinks == 0 ? nil : maxDirectoryLinks)
+        let directory = DirectoryParameters(
+            cids: cids, sizeEstimation: profile == .unixfsV1_2025 ? .block : .links,
+            hamtFanout: fanout, maxLinks: maxDirectoryLinks == 0 ? nil : maxDirectoryLinks)
+        try directory.validate()
+        return Resolved(file: file, directory: directory)
     }
 }

@@ -1,2 +1,0 @@
-// Swift wrappers over LMDB (liblmdb). Format: formats/lmdb.md.
-import CLMDB

@@ -1,0 +1,172 @@
+import Blocks
+import Foundation
+import Multiformats
+import UnixFS
+
+/// A user-facing failure: printed as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A sink for `--only-hash`: blocks are hashed and dropped.
+struct DiscardingBlockSink: BlockSink {
+    func put(_ blocks: [Block]) async throws {}
+}
+
+/// Walks files and directories the way `ipfs add` does and imports them:
+/// entries sorted by name, hidden names skipped unless asked, symlinks stored
+/// as UnixFS symlinks (not followed), directories built after their contents.
+final class Adder {
+    struct Settings {
+        var recursive = false
+        var wrap = false
+        var hidden = false
+        var includeEmptyDirectories = true
+    }
+
+    /// One `added CID NAME` line.
+    struct Output {
+        let cid: CID
+        let name: String
+    }
+
+    let options: ImportOptions.Resolved
+    let settings: Settings
+    let sink: any BlockSink
+    let progress: ProgressBar?
+    /// Called for every file as it is added, and for every directory at the end.
+    let emit: (Output) -> Void
+    private var pendingBlocks: [Block] = []
+    private var pendingBytes = 0
+    private var directoryOutputs: [Output] = []
+    private let readBuffer: UnsafeMutableRawBufferPointer
+
+    /// Blocks are handed to the sink in batches of about this many bytes.
+    static let batchBytes = 8 << 20
+    /// Files are read in pieces of this size.
+    static let readSize = 1 << 20
+
+    init(options: ImportOptions.Resolved, settings: Settings, sink: any BlockSink,
+         progress: ProgressBar?, emit: @escaping (Output) -> Void) {
+        self.options = options
+        self.settings = settings
+        self.sink = sink
+        self.progress = progress
+        self.emit = emit
+        self.readBuffer = .allocate(byteCount: Adder.readSize, alignment: 64)
+    }
+
+    deinit { readBuffer.deallocate() }
+
+    /// Adds every path and returns the root printed last (the wrapping
+    /// directory with `wrap`, else the last path's CID).
+    func add(paths: [String]) async throws -> CID {
+        var top: [DirectoryEntry] = []
+        for path in paths {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            let entry = try await addPath(path, displayName: name, isTopLevel: true)
+            top.append(DirectoryEntry(name: name, cid: entry.cid, tsize: entry.tsize))
+        }
+        var root = top.last!.cid
+        if settings.wrap {
+            var builder = DirectoryBuilder(parameters: options.directory)
+            for entry in top { try builder.add(entry) }
+            let (link, blocks) = builder.build()
+            try await store(blocks)
+            directoryOutputs.append(Output(cid: link.cid, name: ""))
+            root = link.cid
+        }
+        try await flush()
+        for output in directoryOutputs { emit(output) }
+        return root
+    }
+
+    /// Adds standard input as one file; its name is its CID, as `ipfs add` prints it.
+    func addStandardInput() async throws -> CID {
+        let link = try await importFile(descriptor: 0)
+        try await flush()
+        emit(Output(cid: link.cid, name: link.cid.description))
+        return link.cid
+    }
+
+    private func addPath(_ path: String, displayName: String, isTopLevel: Bool) async throws -> DirectoryEntry {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            throw CLIError("\(path): \(String(cString: strerror(errno)))")
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+            defer { close(descriptor) }
+            let link = try await importFile(descriptor: descriptor)
+            emit(Output(cid: link.cid, name: displayName))
+            return DirectoryEntry(name: displayName, cid: link.cid, tsize: link.tsize)
+        case S_IFDIR:
+            guard settings.recursive else {
+                throw CLIError("\(path) is a directory, use the '-r' flag to specify directories")
+            }
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: path)
+            } catch {
+                throw CLIError("\(path): cannot read directory: \(String(cString: strerror(errno)))")
+            }
+            var builder = DirectoryBuilder(parameters: options.directory)
+            // Byte order of UTF-8 names, as Go's sort.Strings orders them.
+            for name in names.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+                if !settings.hidden && name.hasPrefix(".") { continue }
+                let child = try await addPath(path + "/" + name, displayName: displayName + "/" + name, isTopLevel: false)
+                try builder.add(DirectoryEntry(name: name, cid: child.cid, tsize: child.tsize))
+            }
+            let (link, blocks) = builder.build()
+            try await store(blocks)
+            directoryOutputs.append(Output(cid: link.cid, name: displayName))
+            return DirectoryEntry(name: displayName, cid: link.cid, tsize: link.tsize)
+        case S_IFLNK:
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
+            let bytes = SymlinkEncoder.encode(target: target)
+            let cid = options.file.cids.cid(for: bytes, codec: .dagPB)
+            try await store([Block(cid: cid, bytes: bytes)])
+            emit(Output(cid: cid, name: displayName))
+            return DirectoryEntry(name: displayName, cid: cid, tsize: UInt64(bytes.count))
+        default:
+            throw CLIError("\(path): unsupported file type (not a regular file, directory or symlink)")
+        }
+    }
+
+    private func importFile(descriptor: Int32) async throws -> FileLink {
+        var importer = FileImporter(parameters: options.file)
+        while true {
+            let count = read(descriptor, readBuffer.baseAddress, readBuffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CLIError("read failed: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            importer.write(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
+            progress?.advance(by: count)
+            if importer.pendingBlockCount > 0 {
+                try await store(importer.takeBlocks())
+            }
+        }
+        let root = importer.finish()
+        try await store(importer.takeBlocks())
+        return root
+    }
+
+    private func store(_ blocks: [Block]) async throws {
+        pendingBlocks += blocks
+        for block in blocks { pendingBytes += block.bytes.count }
+        if pendingBytes >= Adder.batchBytes { try await flush() }
+    }
+
+    private func flush() async throws {
+        guard !pendingBlocks.isEmpty else { return }
+        let batch = pendingBlocks
+        pendingBlocks.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+        try await sink.put(batch)
+    }
+}
