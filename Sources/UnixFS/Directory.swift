@@ -162,11 +162,11 @@ public struct DirectoryBuilder: Sendable {
 
     /// Adds or replaces an entry. Names must be valid UnixFS names (non-empty, no "/", not "." or "..", no NUL); error otherwise.
     ///
-    /// Also throws, leaving the builder unchanged, where Kubo's add fails:
-    /// `.invalidOptions` for bad parameters; `.limitExceeded` for a Tsize above
-    /// 2^63 - 1 (not encodable yet), when sharding is
-    /// off (threshold 0) and `maxLinks` is reached, or when a HAMT would need
-    /// two names whose usable hash bits are equal (boxo: "sharded directory too deep").
+    /// Also throws, leaving the builder unchanged: `.invalidOptions` for bad
+    /// parameters; `.limitExceeded` where Kubo's add fails too (sharding off
+    /// with `maxLinks` reached, or a HAMT that would need two names whose
+    /// usable hash bits are equal: "sharded directory too deep"), and for a
+    /// Tsize above 2^63 - 1, which cannot be encoded yet.
     public mutating func add(_ entry: DirectoryEntry) throws(UnixFSError) {
         if let parameterError { throw parameterError }
         try DirectoryEntry.checkName(entry.name)
