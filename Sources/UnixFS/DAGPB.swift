@@ -90,8 +90,8 @@ public struct DAGPBNode: Hashable, Sendable {
 
 extension ProtobufWriter {
     mutating func writeBytesHeader(field: Int, length: Int) {
-        Varint.append(Self.tag(field, .lengthDelimited), to: &bytes)
-        Varint.append(UInt64(length), to: &bytes)
+        appendVarint(Self.tag(field, .lengthDelimited))
+        appendVarint(UInt64(length))
     }
 }
 

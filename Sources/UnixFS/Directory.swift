@@ -50,11 +50,6 @@ public struct DirectoryParameters: Hashable, Sendable {
         if let maxLinks, maxLinks < 0 {
             throw UnixFSError(.invalidOptions, "max-directory-links must not be negative (got \(maxLinks))")
         }
-        // ProtobufWriter encodes varints with Multiformats.Varint, which stops at
-        // 63 bits; a negative mtime needs all 64. Refused until that is lifted.
-        if let mtime = attributes.mtime, mtime.seconds < 0 {
-            throw UnixFSError(.invalidOptions, "mtime before 1970 is not supported yet (\(mtime.seconds) s)")
-        }
     }
 }
 
@@ -165,15 +160,10 @@ public struct DirectoryBuilder: Sendable {
     /// Also throws, leaving the builder unchanged: `.invalidOptions` for bad
     /// parameters; `.limitExceeded` where Kubo's add fails too (sharding off
     /// with `maxLinks` reached, or a HAMT that would need two names whose
-    /// usable hash bits are equal: "sharded directory too deep"), and for a
-    /// Tsize above 2^63 - 1, which cannot be encoded yet.
+    /// usable hash bits are equal: "sharded directory too deep").
     public mutating func add(_ entry: DirectoryEntry) throws(UnixFSError) {
         if let parameterError { throw parameterError }
         try DirectoryEntry.checkName(entry.name)
-        // Same 63-bit varint limit as for mtime (Go would write any uint64).
-        guard entry.tsize <= Varint.maxValue else {
-            throw UnixFSError(.limitExceeded, "Tsize \(entry.tsize) of \"\(entry.name)\" exceeds 2^63 - 1")
-        }
         let nameBytes = Array(entry.name.utf8)
         let position = positions[nameBytes]
         let old = position.map { members[$0].entry }
@@ -312,12 +302,9 @@ public struct DirectoryBuilder: Sendable {
     // MARK: Sizes
 
     /// Mode and mtime as Go's zero values see them: mode 0 and 0 ns are "unset".
-    /// An mtime `validate()` refuses is dropped, so that `build` of an empty
-    /// directory with invalid parameters cannot trap (`add` reports them).
     static func kuboAttributes(_ attributes: FileAttributes) -> FileAttributes {
         var result = attributes
         if result.mode == 0 { result.mode = nil }
-        if let mtime = result.mtime, mtime.seconds < 0 { result.mtime = nil }
         if let mtime = result.mtime, mtime.nanoseconds == 0 {
             result.mtime = UnixFSData.Timestamp(seconds: mtime.seconds, nanoseconds: nil)
         }
@@ -328,21 +315,21 @@ public struct DirectoryBuilder: Sendable {
     /// directory with these attributes, tag and length included.
     static func dataFieldSize(_ attributes: FileAttributes) -> Int {
         var message = 2  // Type = Directory
-        if let mode = attributes.mode { message += 1 + Varint.encodedLength(UInt64(mode)) }
+        if let mode = attributes.mode { message += 1 + ProtobufWriter.varintLength(UInt64(mode)) }
         if let mtime = attributes.mtime {
-            var timestamp = 1 + Varint.encodedLength(UInt64(bitPattern: mtime.seconds))
+            var timestamp = 1 + ProtobufWriter.varintLength(UInt64(bitPattern: mtime.seconds))
             if mtime.nanoseconds != nil { timestamp += 1 + 4 }
-            message += 1 + Varint.encodedLength(UInt64(timestamp)) + timestamp
+            message += 1 + ProtobufWriter.varintLength(UInt64(timestamp)) + timestamp
         }
-        return 1 + Varint.encodedLength(UInt64(message)) + message
+        return 1 + ProtobufWriter.varintLength(UInt64(message)) + message
     }
 
     /// boxo `linkSerializedSize`: one PBNode.Links field holding Hash, Name and Tsize.
     static func serializedLinkSize(nameLength: Int, cid: CID, tsize: UInt64) -> Int {
         let cidLength = cid.bytes.count
-        let link = 1 + Varint.encodedLength(UInt64(cidLength)) + cidLength
-            + 1 + Varint.encodedLength(UInt64(nameLength)) + nameLength
-            + 1 + Varint.encodedLength(tsize)
-        return 1 + Varint.encodedLength(UInt64(link)) + link
+        let link = 1 + ProtobufWriter.varintLength(UInt64(cidLength)) + cidLength
+            + 1 + ProtobufWriter.varintLength(UInt64(nameLength)) + nameLength
+            + 1 + ProtobufWriter.varintLength(tsize)
+        return 1 + ProtobufWriter.varintLength(UInt64(link)) + link
     }
 }

@@ -12,7 +12,9 @@ enum WireType: UInt8 {
     case fixed32 = 5
 }
 
-/// Appends protobuf fields to a byte array.
+/// Appends protobuf fields to a byte array. Protobuf varints carry all 64
+/// bits (a negative int64 takes 10 bytes), unlike multiformats varints, so the
+/// writer has its own encoder.
 struct ProtobufWriter {
     var bytes: [UInt8]
 
@@ -24,30 +26,45 @@ struct ProtobufWriter {
     @inline(__always)
     static func tag(_ field: Int, _ wire: WireType) -> UInt64 { UInt64(field << 3) | UInt64(wire.rawValue) }
 
+    @inline(__always)
+    mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    static func varintLength(_ value: UInt64) -> Int {
+        // 1 byte per started 7 bits; 0 still takes one byte.
+        (63 - value.leadingZeroBitCount) / 7 + 1
+    }
+
     mutating func writeVarint(field: Int, _ value: UInt64) {
-        Varint.append(Self.tag(field, .varint), to: &bytes)
-        Varint.append(value, to: &bytes)
+        appendVarint(Self.tag(field, .varint))
+        appendVarint(value)
     }
 
     mutating func writeBytes(field: Int, _ value: some Collection<UInt8>) {
-        Varint.append(Self.tag(field, .lengthDelimited), to: &bytes)
-        Varint.append(UInt64(value.count), to: &bytes)
+        appendVarint(Self.tag(field, .lengthDelimited))
+        appendVarint(UInt64(value.count))
         bytes.append(contentsOf: value)
     }
 
     mutating func writeFixed32(field: Int, _ value: UInt32) {
-        Varint.append(Self.tag(field, .fixed32), to: &bytes)
+        appendVarint(Self.tag(field, .fixed32))
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// Length of a varint field (tag + value) without writing it.
     static func varintFieldLength(field: Int, _ value: UInt64) -> Int {
-        Varint.encodedLength(tag(field, .varint)) + Varint.encodedLength(value)
+        varintLength(tag(field, .varint)) + varintLength(value)
     }
 
     /// Length of a bytes field (tag + length + payload) without writing it.
     static func bytesFieldLength(field: Int, payload: Int) -> Int {
-        Varint.encodedLength(tag(field, .lengthDelimited)) + Varint.encodedLength(UInt64(payload)) + payload
+        varintLength(tag(field, .lengthDelimited)) + varintLength(UInt64(payload)) + payload
     }
 }
 

@@ -130,16 +130,18 @@ struct DirectoryNameTests {
         #expect(root.tsize == UInt64(blocks[0].bytes.count) + 20)
     }
 
-    @Test("Tsize and mtime the protobuf writer cannot encode yet are refused, not trapped on")
-    func unencodable() {
-        var builder = DirectoryBuilder(parameters: DirectoryParameters())
-        #expect(throws: UnixFSError.limitExceeded) {
-            try builder.add(DirectoryEntry(name: "big", cid: childCID(0), tsize: 1 << 63))
-        }
-        var old = DirectoryBuilder(parameters: DirectoryParameters(attributes: FileAttributes(mtime: .init(seconds: -1))))
-        #expect(throws: UnixFSError.invalidOptions) {
-            try old.add(DirectoryEntry(name: "a", cid: childCID(0), tsize: 1))
-        }
+    @Test("64-bit Tsize and pre-1970 mtime encode and decode as protobuf writes them")
+    func fullWidthVarints() throws {
+        var builder = DirectoryBuilder(parameters: DirectoryParameters(attributes: FileAttributes(mtime: .init(seconds: -1))))
+        try builder.add(DirectoryEntry(name: "big", cid: childCID(0), tsize: UInt64.max))
+        let (_, blocks) = builder.build()
+        let node = try DAGPBNode(decoding: blocks[0].bytes)
+        #expect(node.links[0].tsize == UInt64.max)
+        let data = try UnixFSData(decoding: node.data!)
+        #expect(data.mtime?.seconds == -1)
+        // A negative int64 is a 10-byte varint: 0xff × 9, then 0x01.
+        let encoded = data.encoded()
+        #expect(encoded.contains([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))
     }
 
     @Test("bad parameters are refused at the first add", arguments: [4, 12, 2048, 0])
