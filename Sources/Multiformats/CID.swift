@@ -1,6 +1,6 @@
 /// A content identifier: `version || codec || multihash`, or for version 0 a
 /// bare sha2-256 multihash of a dag-pb block.
-/// Format: formats/cid.md.
+/// Format: formats/cid.md, sections 4 (binary) and 5 (text).
 ///
 /// Stored as its binary form, so equality and hashing are over the exact bytes
 /// (a CIDv0 and its CIDv1 upgrade are different CIDs with the same multihash).

@@ -1,5 +1,5 @@
 /// Reads dag-cbor, accepting only the canonical encoding of one value.
-/// Format: formats/dag-cbor.md, "Decoding".
+/// Format: formats/dag-cbor.md, section 3, rules 6–15.
 ///
 /// Every rejection is a `MultiformatsError` with code `.invalidDAGCBOR` and a
 /// detail naming the byte offset, except nesting beyond `maxDepth`, which is

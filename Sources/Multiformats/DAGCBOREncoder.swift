@@ -1,5 +1,5 @@
 /// Writes the one canonical dag-cbor encoding of a value.
-/// Format: formats/dag-cbor.md, "Encoding".
+/// Format: formats/dag-cbor.md, section 3, rules 1–5.
 public struct DAGCBOREncoder: Sendable {
     /// The deepest nesting of lists and maps it will write; the same default as
     /// `DAGCBORDecoder`, so that whatever tau writes, tau can read back.

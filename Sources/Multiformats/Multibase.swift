@@ -1,5 +1,5 @@
 /// Multibase: a one-character prefix naming the base, then the encoded bytes.
-/// Format: formats/cid.md, "Multibase".
+/// Format: formats/cid.md, section 5.
 public enum Multibase: Character, Sendable, CaseIterable, CustomStringConvertible {
     case base16 = "f"
     case base16Upper = "F"

@@ -33,7 +33,7 @@ public enum HashFunction: UInt64, Sendable, CaseIterable, CustomStringConvertibl
 }
 
 /// A self-describing hash: `varint(code) || varint(length) || digest`.
-/// Format: formats/cid.md, "Multihash".
+/// Format: formats/cid.md, section 3.
 ///
 /// Stored as its encoded bytes so that it can key maps (the block store keys
 /// blocks by multihash) without re-encoding.

@@ -1,6 +1,6 @@
 /// Unsigned LEB128 varints as the multiformats `unsigned-varint` spec restricts
 /// them: at most 9 bytes (63 bits of value) and minimally encoded.
-/// Format: formats/cid.md, "Varint".
+/// Format: formats/cid.md, section 1.
 ///
 /// Not for protobuf: protobuf varints may take 10 bytes and carry 64 bits.
 public enum Varint {
