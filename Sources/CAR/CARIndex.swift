@@ -155,8 +155,9 @@ public struct CARIndex: Hashable, Sendable {
     /// Decodes an index that spans all of `bytes` (from its codec varint to the
     /// end of the CARv2).
     /// - Throws: `.invalidIndex` for an unknown format, a width of 8 or less, a
-    ///   bucket that is not a whole number of records, buckets or records out of
-    ///   order, a length past the end, or bytes after the last bucket.
+    ///   bucket that is not a whole number of records, codes, buckets or records
+    ///   out of order, a hash code without buckets, a length past the end, or
+    ///   bytes after the last bucket. So `encoded()` gives back exactly the input.
     public init(decoding bytes: [UInt8]) throws(CARError) {
         var reader = IndexReader(bytes: bytes)
         let codec: UInt64
@@ -176,7 +177,12 @@ public struct CARIndex: Hashable, Sendable {
                     throw CARError(.invalidIndex, "hash code 0x\(String(code, radix: 16)) out of order at index byte \(reader.position - 8)")
                 }
                 previousCode = code
-                buckets += try reader.buckets(hashCode: code)
+                let group = try reader.buckets(hashCode: code)
+                // go-car writes a code only for records that have it.
+                guard !group.isEmpty else {
+                    throw CARError(.invalidIndex, "hash code 0x\(String(code, radix: 16)) has no buckets")
+                }
+                buckets += group
             }
         case CARIndex.indexSorted:
             buckets = try reader.buckets(hashCode: nil)

@@ -281,7 +281,8 @@ struct WriterTests {
             (widthEight, "width 8"),
             (ragged, "length not a multiple of the width"),
             ([0x81, 0x08, 0xFF, 0xFF, 0xFF, 0xFF], "negative count"),
-            ([0x81, 0x08, 2, 0, 0, 0, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "codes out of order"),
+            ([0x81, 0x08, 2] + [UInt8](valid[3..<110]) + [UInt8](valid[6..<110]), "codes out of order (the same code twice)"),
+            ([0x81, 0x08, 1, 0, 0, 0, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "a code without buckets"),
         ]
         for (bytes, what) in cases {
             #expect(throws: CARError.invalidIndex, "\(what)") { try CARIndex(decoding: bytes) }
