@@ -138,6 +138,7 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     /// Every value the transaction hands out is valid only inside the closure
     /// that receives it. Keep `body` short: while it runs, this process cannot
     /// grow the map, and old pages it can see cannot be reused by writers.
+    @discardableResult
     public borrowing func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
         let transaction = try beginTransaction(readOnly: true)
         return try body(transaction)
@@ -154,6 +155,7 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     /// processes; `write` blocks until it can begin.
     /// - Throws: `LMDBError.wouldDeadlock` if the map must grow while this thread
     ///   holds another transaction on the environment.
+    @discardableResult
     public borrowing func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
         while true {
             let sizeBefore = info().mapSize

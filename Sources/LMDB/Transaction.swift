@@ -254,6 +254,7 @@ public struct Transaction: ~Copyable {
     ///
     /// Ownership: the cursor is closed when `body` returns, always before the
     /// transaction ends (a write transaction's cursor must not outlive it).
+    @discardableResult
     public borrowing func withCursor<R>(on database: Database, _ body: (inout Cursor) throws -> R) throws -> R {
         var created: OpaquePointer?
         try LMDBError.check(mdb_cursor_open(txn, database.rawValue, &created))
