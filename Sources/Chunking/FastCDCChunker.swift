@@ -88,19 +88,17 @@ public struct FastCDCChunker: Chunker {
         let strictFrom = max(0, min(end, hashStart - position))
         let looseFrom = max(strictFrom, min(end, normalPoint - position))
         let looseTo = max(looseFrom, min(end, checkEnd - position))
-        let cut: Int? = Self.gear.withUnsafeBufferPointer { gear in
-            Self.gearShifted.withUnsafeBufferPointer { gearShifted in
-                let gear = gear.baseAddress!, gearShifted = gearShifted.baseAddress!
-                var h = hash
-                if let match = Self.firstMatch(base, from: strictFrom, to: looseFrom, hash: &h, mask: strictMask,
-                                               gear: gear, gearShifted: gearShifted)
-                    ?? Self.firstMatch(base, from: looseFrom, to: looseTo, hash: &h, mask: looseMask,
-                                       gear: gear, gearShifted: gearShifted) {
-                    return match
-                }
-                hash = h
-                return nil
+        let cut: Int? = Self.gearTables.withUnsafeBufferPointer { tables in
+            let gear = tables.baseAddress!, gearShifted = gear + 256
+            var h = hash
+            if let match = Self.firstMatch(base, from: strictFrom, to: looseFrom, hash: &h, mask: strictMask,
+                                           gear: gear, gearShifted: gearShifted)
+                ?? Self.firstMatch(base, from: looseFrom, to: looseTo, hash: &h, mask: looseMask,
+                                   gear: gear, gearShifted: gearShifted) {
+                return match
             }
+            hash = h
+            return nil
         }
         if let cut {
             reset()
@@ -187,7 +185,14 @@ public struct FastCDCChunker: Chunker {
         0x0000D93777577000, 0x0000DB3777577000,    ]
 
     /// pyfastcdc `GEAR` (seed 0): the gear table of the FastCDC authors' C reference (destor fascdc_chunking.c).
-    public static let gear: [UInt64] = [
+    public static var gear: [UInt64] { Array(gearTables[0..<256]) }
+
+    /// pyfastcdc `GEAR_LS`: `gear[b] << 1` (wrapping), for the first byte of each pair in `firstMatch`.
+    public static var gearShifted: [UInt64] { Array(gearTables[256..<512]) }
+
+    /// `gear` then `gearShifted`: one literal, so the hot loop addresses both from one constant base.
+    static let gearTables: [UInt64] = [
+        // gear
         0x3B5D3C7D207E37DC, 0x784D68BA91123086, 0xCD52880F882E7298, 0xEACF8E4E19FDCCA7,
         0xC31F385DFBD1632B, 0x1D5F27001E25ABE6, 0x83130BDE3C9AD991, 0xC4B225676E9B7649,
         0xAA329B29E08EB499, 0xB67FCBD21E577D58, 0x0027BAAADA2ACF6B, 0xE3EF2D5AC73C2226,
@@ -251,11 +256,8 @@ public struct FastCDCChunker: Chunker {
         0xC2C5EB858F32625F, 0x786AFB9EDFAFBDFF, 0xDAEE0D868490B2A4, 0x617366B3268609F6,
         0xAE0E35A0FE46173E, 0xD1A07DE93E824F11, 0x079B8B115EA4CCA8, 0x93A99274558FAEBB,
         0xFB1E6E22E08A03B3, 0xEA635FDBA3698DD0, 0xCF53659328503A5C, 0xCDE3B31E6FD5D780,
-        0x8E3E4221D3614413, 0xEF14D0D86BF1A22C, 0xE1D830D3F16C5DDB, 0xAABD2B2A451504E1,    ]
-
-    /// pyfastcdc `GEAR_LS`: `gear[b] << 1` (wrapping), for the first byte of each pair in `firstMatch`. A literal
-    /// rather than computed so that, like `gear`, it is constant data addressed directly by the hot loop.
-    public static let gearShifted: [UInt64] = [
+        0x8E3E4221D3614413, 0xEF14D0D86BF1A22C, 0xE1D830D3F16C5DDB, 0xAABD2B2A451504E1,
+        // gearShifted
         0x76BA78FA40FC6FB8, 0xF09AD1752224610C, 0x9AA5101F105CE530, 0xD59F1C9C33FB994E,
         0x863E70BBF7A2C656, 0x3ABE4E003C4B57CC, 0x062617BC7935B322, 0x89644ACEDD36EC92,
         0x54653653C11D6932, 0x6CFF97A43CAEFAB0, 0x004F7555B4559ED6, 0xC7DE5AB58E78444C,
