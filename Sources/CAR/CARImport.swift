@@ -9,7 +9,7 @@ import Multiformats
 ///
 /// Memory: one batch (at most `batchBlockLimit` blocks or about
 /// `batchByteLimit` bytes) besides what the sink holds.
-public struct CARImporter<Sink: BlockSink> {
+public struct CARImporter<Sink: BlockSink>: Sendable {
     public let sink: Sink
     public let batchBlockLimit: Int
     public let batchByteLimit: Int

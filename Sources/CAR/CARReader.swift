@@ -42,7 +42,7 @@ public struct CARLimits: Hashable, Sendable {
 ///
 /// Errors are `CARError`s that name the byte offset; after one, the reader
 /// stays failed and every call rethrows it. No input makes it trap.
-public struct CARReader {
+public struct CARReader: Sendable {
     /// What the reader found, in stream order.
     public enum Event: Hashable, Sendable {
         /// Always first: the roots (and the CARv2 header, for a CARv2).
