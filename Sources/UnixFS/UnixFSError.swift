@@ -26,7 +26,25 @@ public struct UnixFSError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    public var description: String { detail.isEmpty ? code.rawValue : "\(code.rawValue): \(detail)" }
+    /// One line: what went wrong, then the detail (a CID, a field, a limit).
+    public var description: String {
+        let text: String
+        switch code {
+        case .malformedProtobuf: text = "malformed protobuf"
+        case .malformedDAGPB: text = "malformed dag-pb node"
+        case .malformedUnixFS: text = "malformed UnixFS data"
+        case .unsupportedCodec: text = "unsupported codec"
+        case .notAFile: text = "not a file"
+        case .notADirectory: text = "not a directory"
+        case .notFound: text = "not found"
+        case .blockMissing: text = "block not found"
+        case .limitExceeded: text = "limit exceeded"
+        case .invalidOptions: text = "invalid options"
+        case .invalidPath: text = "invalid path"
+        case .hashMismatch: text = "block does not hash to its CID"
+        }
+        return detail.isEmpty ? text : "\(text): \(detail)"
+    }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }

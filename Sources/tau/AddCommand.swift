@@ -5,7 +5,7 @@ import Foundation
 import Multiformats
 import UnixFS
 
-struct AddCommand: AsyncParsableCommand {
+struct AddCommand: TauCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Add files or directories as UnixFS DAGs and print their CIDs.",
@@ -72,19 +72,15 @@ struct AddCommand: AsyncParsableCommand {
     @Option(help: "Show a progress bar (default: when standard error is a terminal).")
     var progress: Bool?
 
-    func run() async throws {
-        do {
-            try await add()
-        } catch let error as CLIError {
-            writeErr("Error: \(error)\n")
-            throw ExitCode.failure
-        } catch let error as UnixFSError {
-            writeErr("Error: \(error.detail.isEmpty ? error.description : error.detail)\n")
-            throw ExitCode.failure
-        }
-    }
+    @Option(help: "Pin what is added, recursively (default true).")
+    var pin: Bool = true
 
-    private func add() async throws {
+    @Option(name: .customLong("pin-name"), help: "A name for the pin.")
+    var pinName: String?
+
+    @OptionGroup var repoOptions: RepoOptions
+
+    func execute() async throws {
         var options = ImportOptions()
         if let profile {
             guard let known = ImportProfile(rawValue: profile) else {
@@ -105,26 +101,39 @@ struct AddCommand: AsyncParsableCommand {
         options.inlineLimit = inlineLimit
         let resolved = try options.resolve()
 
-        guard onlyHash else {
-            throw CLIError("storing blocks needs a repo, which this build does not have yet; use --only-hash (-n)")
-        }
-        let sink: any BlockSink = DiscardingBlockSink()
-        let showProgress = progress ?? (isatty(2) == 1)
+        let showProgress = showsProgress(progress)
         let total = showProgress ? paths.reduce(UInt64(0)) { $0 + Self.totalSize(of: $1) } : nil
         let bar = showProgress ? ProgressBar(label: "adding", total: paths.isEmpty ? nil : total, enabled: true) : nil
         let quiet = self.quiet, quieter = self.quieter
-        let adder = Adder(
-            options: resolved,
-            settings: Adder.Settings(recursive: recursive, wrap: wrap, hidden: hidden),
-            sink: sink, progress: bar
-        ) { output in
+        let settings = Adder.Settings(recursive: recursive, wrap: wrap, hidden: hidden)
+        let paths = self.paths
+        let emit: (Adder.Output) -> Void = { output in
             guard !quieter else { return }
             bar?.clear()
             print(quiet ? output.cid.description : "added \(output.cid) \(output.name)")
         }
-        let root = paths.isEmpty ? try await adder.addStandardInput() : try await adder.add(paths: paths)
+        func importAll(into sink: any BlockSink) async throws -> [CID] {
+            let adder = Adder(options: resolved, settings: settings, sink: sink, progress: bar, emit: emit)
+            return paths.isEmpty ? [try await adder.addStandardInput()] : try await adder.add(paths: paths)
+        }
+        let roots: [CID]
+        if onlyHash {
+            roots = try await importAll(into: DiscardingBlockSink())
+        } else {
+            let pin = self.pin, pinName = self.pinName
+            roots = try await withRepo(repoOptions) { repo in
+                // One add session: GC waits until the pins below are committed.
+                try await repo.withAddSession { session in
+                    let roots = try await importAll(into: session)
+                    if pin {
+                        for root in roots { try await session.pin(root, .recursive, name: pinName) }
+                    }
+                    return roots
+                }
+            }
+        }
         bar?.finish()
-        if quieter { print(root.description) }
+        if quieter, let last = roots.last { print(last.description) }
     }
 
     /// Bytes of regular files under `path` (for the progress bar's total).

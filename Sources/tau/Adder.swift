@@ -59,27 +59,27 @@ final class Adder {
 
     deinit { readBuffer.deallocate() }
 
-    /// Adds every path and returns the root printed last (the wrapping
-    /// directory with `wrap`, else the last path's CID).
-    func add(paths: [String]) async throws -> CID {
+    /// Adds every path and returns the roots to pin: the wrapping directory
+    /// with `wrap`, else each path's CID. The last one is the line printed last.
+    func add(paths: [String]) async throws -> [CID] {
         var top: [DirectoryEntry] = []
         for path in paths {
             let name = URL(fileURLWithPath: path).lastPathComponent
             let entry = try await addPath(path, displayName: name, isTopLevel: true)
             top.append(DirectoryEntry(name: name, cid: entry.cid, tsize: entry.tsize))
         }
-        var root = top.last!.cid
+        var roots = top.map(\.cid)
         if settings.wrap {
             var builder = DirectoryBuilder(parameters: options.directory)
             for entry in top { try builder.add(entry) }
             let (link, blocks) = builder.build()
             try await store(blocks)
             directoryOutputs.append(Output(cid: link.cid, name: ""))
-            root = link.cid
+            roots = [link.cid]
         }
         try await flush()
         for output in directoryOutputs { emit(output) }
-        return root
+        return roots
     }
 
     /// Adds standard input as one file; its name is its CID, as `ipfs add` prints it.

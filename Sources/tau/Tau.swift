@@ -6,7 +6,10 @@ struct Tau: AsyncParsableCommand {
         commandName: "tau",
         abstract: "tau: the storage-centric data plane of a peer-to-peer cloud.",
         version: "0.1.0",
-        subcommands: [AddCommand.self]
+        subcommands: [
+            InitCommand.self, AddCommand.self, CatCommand.self, GetCommand.self, LsCommand.self,
+            PinCommand.self, RepoCommand.self, BlockCommand.self, DagCommand.self,
+        ]
     )
 
     /// Boolean options that, as in `ipfs`, may be given bare (`--raw-leaves`)
