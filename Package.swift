@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "Chunking", targets: ["Chunking"]),
         .library(name: "Blocks", targets: ["Blocks"]),
         .library(name: "UnixFS", targets: ["UnixFS"]),
+        .library(name: "CAR", targets: ["CAR"]),
+        .library(name: "Repo", targets: ["Repo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
