@@ -71,6 +71,7 @@ public struct Environment: ~Copyable, @unchecked Sendable {
 
     @usableFromInline let handle: OpaquePointer
     let mapLock: MapLock
+    let readerPool: ReaderPool
     /// The directory (or, with `noSubdirectory`, the file) the environment lives in.
     public let path: String
 
@@ -97,10 +98,12 @@ public struct Environment: ~Copyable, @unchecked Sendable {
         }
         handle = env
         mapLock = MapLock()
+        readerPool = ReaderPool()
         self.path = path
     }
 
     deinit {
+        readerPool.drain()
         mdb_env_close(handle)
     }
 
@@ -119,10 +122,19 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     public borrowing func beginTransaction(readOnly: Bool) throws(LMDBError) -> Transaction {
         while true {
             mapLock.enterTransaction()
-            var created: OpaquePointer?
-            let status = mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &created)
-            if status == MDB_SUCCESS, let txn = created {
-                return Transaction(handle: txn, environment: handle, mapLock: mapLock, isReadOnly: readOnly)
+            var status: Int32
+            if readOnly, let pooled = readerPool.take() {
+                status = mdb_txn_renew(pooled)
+                if status == MDB_SUCCESS {
+                    return Transaction(handle: pooled, mapLock: mapLock, readerPool: readerPool)
+                }
+                mdb_txn_abort(pooled)
+            } else {
+                var created: OpaquePointer?
+                status = mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &created)
+                if status == MDB_SUCCESS, let txn = created {
+                    return Transaction(handle: txn, mapLock: mapLock, readerPool: readOnly ? readerPool : nil)
+                }
             }
             mapLock.leaveTransaction()
             if status == MDB_MAP_RESIZED, mapLock.depth == 0 {

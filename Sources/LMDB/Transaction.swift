@@ -63,22 +63,31 @@ public struct WriteFlags: OptionSet, Hashable, Sendable {
 /// unavailable from async code, `Environment.read`/`write` take synchronous bodies).
 public struct Transaction: ~Copyable {
     private var handle: OpaquePointer?
-    private let environment: OpaquePointer
     private let mapLock: MapLock
-    public let isReadOnly: Bool
+    /// Where a read-only transaction goes when it ends (reset, for reuse).
+    private let readerPool: ReaderPool?
 
-    init(handle: OpaquePointer, environment: OpaquePointer, mapLock: MapLock, isReadOnly: Bool) {
+    init(handle: OpaquePointer, mapLock: MapLock, readerPool: ReaderPool?) {
         self.handle = handle
-        self.environment = environment
         self.mapLock = mapLock
-        self.isReadOnly = isReadOnly
+        self.readerPool = readerPool
     }
 
     deinit {
-        if let handle {
+        if let handle { end(handle) }
+    }
+
+    /// Whether this transaction cannot write.
+    public var isReadOnly: Bool { readerPool != nil }
+
+    /// Aborts (a read-only transaction: resets it into the pool).
+    private func end(_ handle: OpaquePointer) {
+        if let readerPool {
+            readerPool.giveBack(handle)
+        } else {
             mdb_txn_abort(handle)
-            mapLock.leaveTransaction()
         }
+        mapLock.leaveTransaction()
     }
 
     private var txn: OpaquePointer {
@@ -91,17 +100,20 @@ public struct Transaction: ~Copyable {
     /// - Throws: `LMDBError`, e.g. `mapFull` (the freelist needed a page),
     ///   `noSpace` or `ioError` when the disk write failed.
     public consuming func commit() throws(LMDBError) {
-        let status = mdb_txn_commit(txn)
+        let transaction = txn
         handle = nil
+        // A read-only transaction has nothing to commit; ending it is enough.
+        if readerPool != nil { return end(transaction) }
+        let status = mdb_txn_commit(transaction)
         mapLock.leaveTransaction()
         try LMDBError.check(status)
     }
 
     /// Abandons every change.
     public consuming func abort() {
-        mdb_txn_abort(txn)
+        let transaction = txn
         handle = nil
-        mapLock.leaveTransaction()
+        end(transaction)
     }
 
     /// The transaction ID (`mdb_txn_id`): the snapshot a read sees, or the ID a
