@@ -271,16 +271,22 @@ import Testing
             #expect(Multihash(hashing: Self.helloWorldLeaf, with: .sha2_256) == cid.multihash)
             try await repo.blocks.put([Block(cid: cid, bytes: Self.helloWorldLeaf)])
             try await repo.pin(cid, .recursive, name: "hello")
-            let (value, pin) = try repo.withEnvironment { environment, databases in
+            let (value, pin, meta) = try repo.withEnvironment { environment, databases in
                 try environment.read { transaction throws in
                     (try transaction.value(forKey: cid.multihash.bytes, in: databases.blocks),
-                     try transaction.value(forKey: cid.v1.bytes, in: databases.pins))
+                     try transaction.value(forKey: cid.v1.bytes, in: databases.pins),
+                     try ["format-version", "created-by", "block-bytes", "record-bytes"].map {
+                         hex(try #require(try transaction.value(forKey: Array($0.utf8), in: databases.meta)))
+                     })
                 }
             }
             #expect(hex(cid.multihash.bytes) == "1220f852c7fa62f971817f54d8a80dcd63fcf7098b3cbde9ae8ec1ee449013ec5db0")
             #expect(hex(try #require(value)) == "0100" + "0a110802120b68656c6c6f20776f726c64180b")
             #expect(hex(try #require(pin)) == "010201" + hex(Array("hello".utf8)))
             #expect(hex(cid.v1.bytes) == "0170" + hex(cid.multihash.bytes))
+            #expect(meta == ["01000000", "746175", "1300000000000000", "1500000000000000"])
+            #expect(cid.v1.description == "bafybeihykld7uyxzogax6vgyvag42y7464eywpf55gxi5qpoisibh3c5wa")
+            #expect(CID.v1(.raw, cid.multihash).description == "bafkreihykld7uyxzogax6vgyvag42y7464eywpf55gxi5qpoisibh3c5wa")
             await repo.close()
         }
     }

@@ -27,7 +27,7 @@ private func makeTemporaryDirectory() throws -> String {
 }
 
 /// Deterministic pseudo-random bytes (SplitMix64), so failures reproduce.
-struct SeededBytes {
+struct SeededBytes: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) { state = seed }
