@@ -102,7 +102,12 @@ struct ProtobufReader {
             index += 1
             if shift == 63 && byte > 1 { throw UnixFSError(.malformedProtobuf, "varint overflows 64 bits") }
             value |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { break }
+            if byte & 0x80 == 0 {
+                // A zero last byte adds nothing: the same value has a shorter
+                // encoding, and a block must have one encoding per value.
+                if byte == 0 { throw UnixFSError(.malformedProtobuf, "varint is not minimally encoded") }
+                break
+            }
             shift += 7
         }
         offset = index

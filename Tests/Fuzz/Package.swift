@@ -11,6 +11,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("FuzzMultibase", ["Multiformats"]),
     ("FuzzCID", ["Multiformats"]),
     ("FuzzDAGCBOR", ["Multiformats"]),
+    ("FuzzDAGPB", ["Multiformats", "UnixFS"]),
     ("FuzzCAR", ["CAR", "Blocks", "Multiformats"]),
 ]
 
