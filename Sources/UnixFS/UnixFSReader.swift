@@ -32,6 +32,12 @@ public struct UnixFSNode: Sendable {
     }
     /// The node's own content bytes.
     public var data: ArraySlice<UInt8> { block[dataRange] }
+    /// The UnixFS message with its data field filled in (a HAMT shard's bitfield).
+    var shardData: UnixFSData {
+        var message = unixfs ?? UnixFSData(kind: .raw)
+        message.data = Array(data)
+        return message
+    }
     /// A symlink's target.
     public var symlinkTarget: String? {
         kind == .symlink ? String(decoding: data, as: UTF8.self) : nil
@@ -169,7 +175,7 @@ public struct UnixFSReader: Sendable {
                 return DirectoryEntry(name: name, cid: link.cid, tsize: link.tsize ?? 0)
             }
         case .hamtDirectory:
-            return try await HAMT.entries(of: DAGPBNode(links: directory.links, data: nil), data: directory.unixfs!, source: source)
+            return try await HAMT.entries(of: DAGPBNode(links: directory.links, data: nil), data: directory.shardData, source: source)
         case .file, .symlink:
             throw UnixFSError(.notADirectory, "\(directory.cid) is a \(directory.kind.rawValue)")
         }
@@ -182,7 +188,7 @@ public struct UnixFSReader: Sendable {
             guard let link = directory.links.first(where: { $0.name == name }) else { return nil }
             return DirectoryEntry(name: name, cid: link.cid, tsize: link.tsize ?? 0)
         case .hamtDirectory:
-            return try await HAMT.lookup(name, in: DAGPBNode(links: directory.links, data: nil), data: directory.unixfs!, source: source)
+            return try await HAMT.lookup(name, in: DAGPBNode(links: directory.links, data: nil), data: directory.shardData, source: source)
         case .file, .symlink:
             throw UnixFSError(.notADirectory, "\(directory.cid) is a \(directory.kind.rawValue)")
         }
