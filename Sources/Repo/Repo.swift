@@ -45,6 +45,7 @@ public final class Repo: Sendable {
     let core: RepoCore
 
     /// Opens the repo at `path`, creating the directory and an empty repo if needed.
+    /// Synchronous I/O (files, one write transaction): open once, at startup.
     /// - Throws: `RepoError.incompatibleVersion` for a repo of another format
     ///   version (nothing is modified), `.notARepo` for another LMDB environment
     ///   or file, `.alreadyOpen` if this process has it open.

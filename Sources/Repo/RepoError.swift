@@ -112,8 +112,14 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Wraps an LMDB error: `ENOSPC` (and a short write on a full file system,
     /// which LMDB reports as `EIO`) becomes `diskFull`.
     static func storage(_ error: LMDBError, path: String? = nil, _ context: String = "") -> RepoError {
-        if error == .noSpace || (error == .ioError && path.map(FileSystem.isNearlyFull) == true) {
-            return RepoError(.diskFull, context.isEmpty ? error.message : "\(context): \(error.message)", storageError: error)
+        let prefix = context.isEmpty ? "" : "\(context): "
+        if error == .noSpace {
+            return RepoError(.diskFull, prefix + error.message, storageError: error)
+        }
+        if error == .ioError, let path, FileSystem.isNearlyFull(path) {
+            let free = FileSystem.availableBytes(path) ?? 0
+            return RepoError(.diskFull, prefix + "short write (EIO) with \(free) bytes free on the file system of \(path)",
+                             storageError: error)
         }
         return RepoError(.storageFailure, context.isEmpty ? error.description : "\(context): \(error.description)",
                          storageError: error)
