@@ -136,9 +136,12 @@ import UnixFS
             let lockFile = repo.path + "/" + Repo.gcLockFileName
             for (mode, operation) in [("-s", "gc"), ("-x", "session")] {
                 let marker = path + "/held\(mode)"
+                let release = path + "/release\(mode)"
+                // The holder keeps the lock until told to let go, however slow
+                // the machine is: no timing assumption about how long it holds.
                 let holder = Process()
                 holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-                holder.arguments = [mode, lockFile, "-c", "touch \(marker); sleep 1"]
+                holder.arguments = [mode, lockFile, "-c", "touch \(marker); while [ ! -e \(release) ]; do sleep 0.02; done"]
                 try holder.run()
                 #expect(try await eventually { FileManager.default.fileExists(atPath: marker) })
                 let done = Flag()
@@ -148,6 +151,7 @@ import UnixFS
                 }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(!done.isSet, "\(operation) did not wait for flock \(mode)")
+                _ = FileManager.default.createFile(atPath: release, contents: nil)
                 try await waiter.value
                 holder.waitUntilExit()
                 #expect(done.isSet)
