@@ -256,6 +256,22 @@ public struct Environment: ~Copyable, @unchecked Sendable {
                     maxReaders: Int(raw.me_maxreaders), readersInUse: Int(raw.me_numreaders))
     }
 
+    /// Unmaps the pages of the data file this process has resident, keeping
+    /// them in the page cache. With large page-cache folios, reading one
+    /// B-tree page maps the whole folio around it (often block data written in
+    /// the same commit), so a writer's resident set grows with the data it
+    /// wrote though it never reads it; dropping the mappings after a commit
+    /// keeps the process's RSS to what it uses. Safe with live readers: a
+    /// page they touch again is faulted back in from the page cache.
+    public borrowing func unmapResidentPages() {
+        mapLock.enterTransaction()
+        defer { mapLock.leaveTransaction() }
+        var raw = MDB_envinfo()
+        mdb_env_info(handle, &raw)
+        guard let address = raw.me_mapaddr, raw.me_mapsize > 0 else { return }
+        _ = madvise(address, raw.me_mapsize, MADV_DONTNEED)
+    }
+
     public borrowing func statistics() -> Statistics {
         var raw = MDB_stat()
         mdb_env_stat(handle, &raw)

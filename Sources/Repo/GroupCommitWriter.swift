@@ -73,7 +73,7 @@ public struct WriterStatistics: Hashable, Sendable {
 final class GroupCommitWriter: @unchecked Sendable {
     /// Bytes of requests one transaction takes at most (a single larger request
     /// still runs, alone). Bounds the dirty pages LMDB keeps in memory.
-    static let groupByteBudget = 64 << 20
+    static let groupByteBudget = 32 << 20
 
     private let storage: RepoStorage
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -220,6 +220,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             case .committed:
                 commitCount.add(1, ordering: .relaxed)
                 finish(pending, with: .success(()))
+                try? storage.withEnvironment { environment in environment.unmapResidentPages() }
                 return
             case .mapFull:
                 do {

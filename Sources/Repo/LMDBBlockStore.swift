@@ -149,6 +149,8 @@ extension RepoCore {
         let block: Block
         /// The whole record (header + zstd frame) when compression was kept.
         let compressedRecord: [UInt8]?
+        /// The `links-v1` entry, when the block links to something.
+        let linkRecord: [UInt8]?
 
         var recordLength: Int { compressedRecord?.count ?? BlockRecord.plainHeaderLength + block.bytes.count }
     }
@@ -169,7 +171,7 @@ extension RepoCore {
             }
             let record = configuration.compressBlocks
                 ? block.bytes.withUnsafeBytes { BlockRecord.compressedRecord(for: $0) } : nil
-            prepared.append(PreparedBlock(block: block, compressedRecord: record))
+            prepared.append(PreparedBlock(block: block, compressedRecord: record, linkRecord: LinkRecord.record(for: block)))
         }
         var requests: [[PreparedBlock]] = []
         var current: [PreparedBlock] = []
@@ -222,6 +224,11 @@ extension RepoCore {
         if inserted {
             context.blockBytesDelta += item.block.bytes.count
             context.recordBytesDelta += item.recordLength
+            if let links = item.linkRecord {
+                try item.block.cid.multihashBytes.withUnsafeBytes { key in
+                    try links.withUnsafeBytes { value in _ = try transaction.put(value, forKey: key, in: context.databases.links) }
+                }
+            }
         }
     }
 
@@ -237,6 +244,7 @@ extension RepoCore {
                 }
                 guard let lengths else { continue }
                 try transaction.delete(key: key, in: context.databases.blocks)
+                try transaction.delete(key: key, in: context.databases.links)
                 count += 1
                 bytes += lengths.block
                 context.blockBytesDelta -= lengths.block

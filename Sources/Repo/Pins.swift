@@ -91,30 +91,31 @@ enum DAGWalker {
 
 extension RepoCore {
     /// The links out of `cid`'s block as read through `transaction`, or `nil`
-    /// if the block is absent. Raw blocks are only checked for presence.
-    static func links(of cid: CID, in transaction: borrowing Transaction, blocks: Database) throws -> [CID]? {
-        if cid.isIdentity { return try decodeLinks(of: cid, block: Array(cid.digest)) }
-        return try cid.multihashBytes.withUnsafeBytes { key in
-            try transaction.value(forKey: key, in: blocks) { record -> [CID] in
-                if cid.codec == .raw { return [] }
-                do {
-                    return try BlockRecord.withBlockBytes(in: record) { try decodeLinks(of: cid, block: Array($0)) }
-                } catch let problem as BlockRecord.Problem {
-                    throw RepoError(.corruptBlock, problem.description, cid: cid)
-                }
+    /// if the block is absent. Reads `links-v1`, never the block's data: a
+    /// leaf is only checked for presence (LMDB does not read an overflow value
+    /// to report it).
+    static func links(of cid: CID, in transaction: borrowing Transaction, databases: RepoDatabases) throws -> [CID]? {
+        if cid.isIdentity {
+            do {
+                return try DAGLinks.links(of: cid, block: Array(cid.digest)) ?? []
+            } catch {
+                throw RepoError(.malformedBlock, "\(error)", cid: cid)
             }
         }
-    }
-
-    static func decodeLinks(of cid: CID, block: [UInt8]) throws -> [CID] {
-        let links: [CID]?
-        do {
-            links = try DAGLinks.links(of: cid, block: block)
-        } catch {
-            throw RepoError(.malformedBlock, "\(error)", cid: cid)
+        return try cid.multihashBytes.withUnsafeBytes { key -> [CID]? in
+            guard try transaction.value(forKey: key, in: databases.blocks, { _ in true }) != nil else { return nil }
+            if cid.codec == .raw { return [] }
+            if let links = try transaction.value(forKey: key, in: databases.links, { record in
+                try LinkRecord.links(from: record, of: cid)
+            }) {
+                return links
+            }
+            // No entry: the block links to nothing (its codec is one whose links are indexed).
+            guard LinkRecord.hasKnownLinks(cid.codec) else {
+                throw RepoError(.unsupportedCodec, "codec \(cid.codec)", cid: cid)
+            }
+            return []
         }
-        guard let links else { throw RepoError(.unsupportedCodec, "codec \(cid.codec)", cid: cid) }
-        return links
     }
 
     // MARK: Writing pins (on the writer thread)
@@ -141,7 +142,7 @@ extension RepoCore {
             if existingKind != .recursive {
                 var seen = Set<CID>()
                 let missing = try DAGWalker.walk(from: pin.cid, seen: &seen) { cid in
-                    try links(of: cid, in: transaction, blocks: databases.blocks)
+                    try links(of: cid, in: transaction, databases: databases)
                 }
                 if let missing {
                     throw RepoError(.dagIncomplete, "recursive pin of \(pin.cid) refused", cid: missing)
@@ -220,8 +221,8 @@ extension RepoCore {
     /// The links of a block read in its own short transaction (walks outside
     /// the writer must not keep one transaction open for a whole DAG).
     func linksInOwnTransaction(of cid: CID) throws -> [CID]? {
-        let blocks = storage.databases.blocks
-        return try storage.read { transaction in try Self.links(of: cid, in: transaction, blocks: blocks) }
+        let databases = storage.databases
+        return try storage.read { transaction in try Self.links(of: cid, in: transaction, databases: databases) }
     }
 
     /// Why `cid`'s block is pinned, or `nil`. Indirect status walks recursive

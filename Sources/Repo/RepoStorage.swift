@@ -15,10 +15,15 @@ public struct RepoDatabases: Sendable {
     public let pins: Database
     /// `meta-v1`: ASCII name → value (format version, byte counters).
     public let meta: Database
+    /// `links-v1`: multihash → the links out of that block, for blocks that have
+    /// any (or that could not be decoded). Written with the block, so DAG walks
+    /// (pins, GC) never read block data.
+    public let links: Database
 
     public static let blocksName = "blocks-v1"
     public static let pinsName = "pins-v1"
     public static let metaName = "meta-v1"
+    public static let linksName = "links-v1"
 }
 
 /// Keys and values of `meta-v1`.

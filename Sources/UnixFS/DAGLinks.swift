@@ -8,12 +8,19 @@ public enum DAGLinks {
     /// key order (length, then bytes). Raw, identity and libp2p-key blocks have
     /// none. Other codecs: `nil` (unknown: the caller decides what that means).
     public static func links(of cid: CID, block: [UInt8]) throws -> [CID]? {
+        try block.withUnsafeBytes { try links(of: cid, block: $0) }
+    }
+
+    /// As `links(of:block:)`, over memory the caller keeps valid for the call
+    /// (an LMDB value). A dag-pb node's Data payload is skipped unread, so
+    /// walking a file DAG touches a leaf block's first bytes only.
+    public static func links(of cid: CID, block: UnsafeRawBufferPointer) throws -> [CID]? {
         switch cid.codec {
         case .dagPB:
             return try DAGPBNode.decodeView(block).links.map(\.cid)
         case .dagCBOR:
             var out: [CID] = []
-            collect(try DAGCBOR(decoding: block), into: &out)
+            collect(try DAGCBORDecoder().decode(block), into: &out)
             return out
         case .raw, .identity, .libp2pKey:
             return []

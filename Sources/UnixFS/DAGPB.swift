@@ -66,6 +66,12 @@ public struct DAGPBNode: Hashable, Sendable {
     /// Decodes only the Data field's range and the links, without copying Data:
     /// readers use this to reach a leaf's bytes inside the block they already hold.
     public static func decodeView(_ bytes: [UInt8]) throws(UnixFSError) -> (links: [DAGPBLink], data: Range<Int>?) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(UnixFSError) in try decodeView(raw) } }.get()
+    }
+
+    /// As `decodeView(_: [UInt8])`, over memory the caller keeps valid for the
+    /// call (an LMDB value, say). The Data payload is skipped, not read.
+    public static func decodeView(_ bytes: UnsafeRawBufferPointer) throws(UnixFSError) -> (links: [DAGPBLink], data: Range<Int>?) {
         var reader = ProtobufReader(bytes)
         var links: [DAGPBLink] = []
         var dataRange: Range<Int>?
@@ -109,7 +115,7 @@ extension DAGPBLink {
         if let tsize { writer.writeVarint(field: 3, tsize) }
     }
 
-    init(decoding bytes: [UInt8], range: Range<Int>) throws(UnixFSError) {
+    init(decoding bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(UnixFSError) {
         var reader = ProtobufReader(bytes, range: range)
         var cid: CID?
         var name: String?
@@ -124,13 +130,13 @@ extension DAGPBLink {
             case (1, .lengthDelimited):
                 let hashRange = try reader.readLengthDelimited()
                 do {
-                    cid = try CID(bytes: Array(bytes[hashRange]))
+                    cid = try CID(bytes: UnsafeRawBufferPointer(rebasing: bytes[hashRange]))
                 } catch {
                     throw UnixFSError(.malformedDAGPB, "link Hash is not a CID: \(error)")
                 }
             case (2, .lengthDelimited):
                 let nameRange = try reader.readLengthDelimited()
-                guard let decoded = String(validating: bytes[nameRange], as: UTF8.self) else {
+                guard let decoded = String(validating: UnsafeRawBufferPointer(rebasing: bytes[nameRange]), as: UTF8.self) else {
                     throw UnixFSError(.malformedDAGPB, "link Name is not UTF-8")
                 }
                 name = decoded

@@ -68,14 +68,17 @@ struct ProtobufWriter {
     }
 }
 
-/// Reads protobuf fields from a region of a byte array. Never traps: every
-/// length is checked against the region before it is used.
+/// Reads protobuf fields from a region of memory. Never traps: every length
+/// is checked against the region before it is used. The memory must stay
+/// valid while the reader is used (callers scope it with `withUnsafeBytes`);
+/// payloads are returned as ranges, so they are not read unless the caller
+/// reads them (a dag-pb walk skips a leaf's data without touching its pages).
 struct ProtobufReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     private(set) var offset: Int
     let end: Int
 
-    init(_ bytes: [UInt8], range: Range<Int>? = nil) {
+    init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>? = nil) {
         self.bytes = bytes
         let range = range ?? 0..<bytes.count
         self.offset = range.lowerBound
@@ -139,8 +142,7 @@ struct ProtobufReader {
 
     mutating func readFixed32() throws(UnixFSError) -> UInt32 {
         guard end - offset >= 4 else { throw UnixFSError(.malformedProtobuf, "truncated fixed32") }
-        var value: UInt32 = 0
-        for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * i) }
+        let value = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         offset += 4
         return value
     }

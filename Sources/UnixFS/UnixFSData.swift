@@ -81,6 +81,11 @@ public struct UnixFSData: Hashable, Sendable {
     /// without copying its `data` field: the returned message has `data == nil`
     /// and `data` is the range of the payload inside `bytes`.
     public static func decodeView(_ bytes: [UInt8], range: Range<Int>) throws(UnixFSError) -> (message: UnixFSData, data: Range<Int>?) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(UnixFSError) in try decodeView(raw, range: range) } }.get()
+    }
+
+    /// As `decodeView(_: [UInt8], range:)`, over memory the caller keeps valid.
+    public static func decodeView(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(UnixFSError) -> (message: UnixFSData, data: Range<Int>?) {
         var reader = ProtobufReader(bytes, range: range)
         var kind: Kind?
         var message = UnixFSData(kind: .raw)

@@ -39,11 +39,17 @@ final class Adder {
     let emit: (Output) -> Void
     private var pendingBlocks: [Block] = []
     private var pendingBytes = 0
+    /// Batches handed to the sink and not yet durable. The writer commits them
+    /// on its own thread while this one goes on chunking and hashing.
+    private var inFlight: [Task<Void, any Error>] = []
     private var directoryOutputs: [Output] = []
     private let readBuffer: UnsafeMutableRawBufferPointer
 
     /// Blocks are handed to the sink in batches of about this many bytes.
-    static let batchBytes = 8 << 20
+    static let batchBytes = 4 << 20
+    /// Batches that may be on their way to the sink at once (memory: about
+    /// `batchBytes × (maxInFlight + 1)` of block bytes).
+    static let maxInFlight = 3
     /// Files are read in pieces of this size.
     static let readSize = 1 << 20
 
@@ -62,6 +68,15 @@ final class Adder {
     /// Adds every path and returns the roots to pin: the wrapping directory
     /// with `wrap`, else each path's CID. The last one is the line printed last.
     func add(paths: [String]) async throws -> [CID] {
+        do {
+            return try await addAll(paths)
+        } catch {
+            await settleInFlight()
+            throw error
+        }
+    }
+
+    private func addAll(_ paths: [String]) async throws -> [CID] {
         var top: [DirectoryEntry] = []
         for path in paths {
             let name = URL(fileURLWithPath: path).lastPathComponent
@@ -77,15 +92,21 @@ final class Adder {
             directoryOutputs.append(Output(cid: link.cid, name: ""))
             roots = [link.cid]
         }
-        try await flush()
+        try await drain()
         for output in directoryOutputs { emit(output) }
         return roots
     }
 
     /// Adds standard input as one file; its name is its CID, as `ipfs add` prints it.
     func addStandardInput() async throws -> CID {
-        let link = try await importFile(descriptor: 0)
-        try await flush()
+        let link: FileLink
+        do {
+            link = try await importFile(descriptor: 0)
+        } catch {
+            await settleInFlight()
+            throw error
+        }
+        try await drain()
         emit(Output(cid: link.cid, name: link.cid.description))
         return link.cid
     }
@@ -162,11 +183,36 @@ final class Adder {
         if pendingBytes >= Adder.batchBytes { try await flush() }
     }
 
+    /// Hands the pending blocks to the sink without waiting for them to be
+    /// durable, unless `maxInFlight` batches already are in flight.
     private func flush() async throws {
         guard !pendingBlocks.isEmpty else { return }
         let batch = pendingBlocks
-        pendingBlocks.removeAll(keepingCapacity: true)
+        pendingBlocks = []
         pendingBytes = 0
-        try await sink.put(batch)
+        let sink = self.sink
+        inFlight.append(Task { try await sink.put(batch) })
+        while inFlight.count > Adder.maxInFlight {
+            try await inFlight.removeFirst().value
+        }
+    }
+
+    /// After a failure: lets every batch in flight finish (or fail) before the
+    /// add session ends, ignoring their outcome.
+    private func settleInFlight() async {
+        for task in inFlight { _ = try? await task.value }
+        inFlight.removeAll()
+    }
+
+    /// Waits until every block handed over so far is durable.
+    private func drain() async throws {
+        try await flush()
+        // Wait for all, even after a failure, so no put outlives the session.
+        var firstError: (any Error)?
+        for task in inFlight {
+            do { try await task.value } catch { firstError = firstError ?? error }
+        }
+        inFlight.removeAll()
+        if let firstError { throw firstError }
     }
 }
