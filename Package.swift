@@ -27,6 +27,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         // Layer 0: codecs. No I/O, no NIO.
         .target(name: "Multiformats", dependencies: ["COpenSSL"]),
@@ -43,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
