@@ -14,9 +14,19 @@ let package = Package(
         .library(name: "UnixFS", targets: ["UnixFS"]),
         .library(name: "CAR", targets: ["CAR"]),
         .library(name: "Repo", targets: ["Repo"]),
+        .library(name: "ContentCache", targets: ["ContentCache"]),
+        .library(name: "P2P", targets: ["P2P"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries (Debian packages, found with pkg-config).
@@ -39,12 +49,48 @@ let package = Package(
         // Layer 1: storage. One LMDB environment per repo.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "Repo", dependencies: ["LMDB", "CZstd", "Multiformats", "Blocks", "UnixFS"]),
+        .target(name: "ContentCache", dependencies: [
+            "Multiformats", "Blocks", "UnixFS",
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+
+        // Layer 2: network (libp2p, wire-compatible with Kubo and py-libp2p).
+        .target(name: "P2P", dependencies: [
+            "Multiformats", "COpenSSL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Layer 4: edges.
+        .target(name: "Gateway", dependencies: [
+            "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+
+        // Layer 5: the node (config, service wiring, lifecycle, admin API).
+        .target(name: "Node", dependencies: [
+            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
 
         // Layer 5: the command line.
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc", "Node",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +102,21 @@ let package = Package(
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
         .testTarget(name: "RepoTests", dependencies: ["Repo", "LMDB", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
+        .testTarget(name: "ContentCacheTests", dependencies: ["ContentCache", "Blocks", "Multiformats", "UnixFS", "TestSupport"]),
+        .testTarget(name: "P2PTests", dependencies: [
+            "P2P", "Multiformats", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Repo", "Blocks", "Multiformats", "UnixFS", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

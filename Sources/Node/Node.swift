@@ -1,0 +1,2 @@
+// The node: config, service wiring, lifecycle, admin API.
+import Repo
