@@ -150,7 +150,8 @@ final class RepoCore: Sendable {
                 blocks: try transaction.openDatabase(RepoDatabases.blocksName, create: true)!,
                 pins: try transaction.openDatabase(RepoDatabases.pinsName, create: true)!,
                 meta: meta,
-                links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!)
+                links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!,
+                sites: try transaction.openDatabase(RepoDatabases.sitesName, create: true)!)
         }
         // No meta: a new environment, or one that tau did not write.
         let main = try transaction.openDatabase(nil)!
@@ -170,7 +171,8 @@ final class RepoCore: Sendable {
             blocks: try transaction.openDatabase(RepoDatabases.blocksName, create: true)!,
             pins: try transaction.openDatabase(RepoDatabases.pinsName, create: true)!,
             meta: try transaction.openDatabase(RepoDatabases.metaName, create: true)!,
-            links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!)
+            links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!,
+            sites: try transaction.openDatabase(RepoDatabases.sitesName, create: true)!)
         try transaction.put(LittleEndian.bytes(Repo.formatVersion), forKey: MetaKey.formatVersion, in: databases.meta)
         try transaction.put(Array("tau".utf8), forKey: MetaKey.createdBy, in: databases.meta)
         try transaction.put(LittleEndian.bytes(UInt64(0)), forKey: MetaKey.blockBytes, in: databases.meta)

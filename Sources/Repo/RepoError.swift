@@ -41,6 +41,12 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
         case sessionEnded
         /// Garbage collection stopped before deleting anything (see `detail`).
         case gcAborted
+        /// A domain name that is not a valid DNS name.
+        case invalidDomain
+        /// No site is published under the domain.
+        case noSuchSite
+        /// A rollback of a site that has no earlier version.
+        case noEarlierVersion
     }
 
     public let code: Code
@@ -79,6 +85,9 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wouldDeadlock: text = "would deadlock"
         case .sessionEnded: text = "add session already ended"
         case .gcAborted: text = "garbage collection aborted; nothing was deleted"
+        case .invalidDomain: text = "invalid domain name"
+        case .noSuchSite: text = "no site is published under this domain"
+        case .noEarlierVersion: text = "the site has no earlier version"
         }
         var parts = [text]
         if let cid { parts.append("\(cid)") }
@@ -108,6 +117,9 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let wouldDeadlock = Self(.wouldDeadlock)
     public static let sessionEnded = Self(.sessionEnded)
     public static let gcAborted = Self(.gcAborted)
+    public static let invalidDomain = Self(.invalidDomain)
+    public static let noSuchSite = Self(.noSuchSite)
+    public static let noEarlierVersion = Self(.noEarlierVersion)
 
     /// Wraps an LMDB error: `ENOSPC` (and a short write on a full file system,
     /// which LMDB reports as `EIO`) becomes `diskFull`.
