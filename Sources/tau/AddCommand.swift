@@ -102,7 +102,7 @@ struct AddCommand: TauCommand {
         let resolved = try options.resolve()
 
         let showProgress = showsProgress(progress)
-        let total = showProgress ? paths.reduce(UInt64(0)) { $0 + Self.totalSize(of: $1) } : nil
+        let total = showProgress ? paths.reduce(UInt64(0)) { $0 + Self.totalSize(of: Console.current.resolve($1)) } : nil
         let bar = showProgress ? ProgressBar(label: "adding", total: paths.isEmpty ? nil : total, enabled: true) : nil
         let quiet = self.quiet, quieter = self.quieter
         let settings = Adder.Settings(recursive: recursive, wrap: wrap, hidden: hidden)
@@ -110,7 +110,7 @@ struct AddCommand: TauCommand {
         let emit: (Adder.Output) -> Void = { output in
             guard !quieter else { return }
             bar?.clear()
-            print(quiet ? output.cid.description : "added \(output.cid) \(output.name)")
+            say(quiet ? output.cid.description : "added \(output.cid) \(output.name)")
         }
         func importAll(into sink: any BlockSink) async throws -> [CID] {
             let adder = Adder(options: resolved, settings: settings, sink: sink, progress: bar, emit: emit)
@@ -133,7 +133,7 @@ struct AddCommand: TauCommand {
             }
         }
         bar?.finish()
-        if quieter, let last = roots.last { print(last.description) }
+        if quieter, let last = roots.last { say(last.description) }
     }
 
     /// Bytes of regular files under `path` (for the progress bar's total).

@@ -80,7 +80,7 @@ final class Adder {
         var top: [DirectoryEntry] = []
         for path in paths {
             let name = URL(fileURLWithPath: path).lastPathComponent
-            let entry = try await addPath(path, displayName: name, isTopLevel: true)
+            let entry = try await addPath(Console.current.resolve(path), displayName: name, isTopLevel: true)
             top.append(DirectoryEntry(name: name, cid: entry.cid, tsize: entry.tsize))
         }
         var roots = top.map(\.cid)
@@ -101,7 +101,7 @@ final class Adder {
     func addStandardInput() async throws -> CID {
         let link: FileLink
         do {
-            link = try await importFile(descriptor: 0)
+            link = try await importFile(descriptor: Console.current.input)
         } catch {
             await settleInFlight()
             throw error

@@ -23,11 +23,11 @@ struct BlockGet: TauCommand {
         let cid = try parseCID(cid)
         try await withRepo(repoOptions) { repo in
             if cid.isIdentity {
-                try Array(cid.digest).withUnsafeBytes { try writeAll(1, $0) }
+                try Array(cid.digest).withUnsafeBytes { try writeAll(Console.current.output, $0) }
                 return
             }
             let found: Bool? = try repo.blocks.withBlock(cid) { bytes in
-                try writeAll(1, bytes)
+                try writeAll(Console.current.output, bytes)
                 return true
             }
             guard found != nil else { throw CLIError("block \(cid) not found in the repo") }
@@ -69,8 +69,8 @@ struct BlockPut: TauCommand {
         }
         let inputs = files.isEmpty ? ["-"] : files
         let blocks = try inputs.map { path -> Block in
-            let data: [UInt8] = try path == "-" ? Self.readAll(0) : {
-                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            let data: [UInt8] = try path == "-" ? Self.readAll(Console.current.input) : {
+                let descriptor = open(Console.current.resolve(path), O_RDONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
                 defer { close(descriptor) }
                 return try Self.readAll(descriptor)
@@ -87,7 +87,7 @@ struct BlockPut: TauCommand {
                 if pin { for block in blocks { try await session.pin(block.cid, .direct) } }
             }
         }
-        for block in blocks { print(block.cid) }
+        for block in blocks { say(block.cid.description) }
     }
 
     /// Refuses bytes that do not decode in the codec they claim.
@@ -130,8 +130,8 @@ struct BlockStat: TauCommand {
             cid.isIdentity ? cid.digest.count : try repo.blocks.withBlock(cid) { $0.count }
         }
         guard let size else { throw CLIError("block \(cid) not found in the repo") }
-        print("Key: \(cid)")
-        print("Size: \(size)")
+        say("Key: \(cid)")
+        say("Size: \(size)")
     }
 }
 
@@ -164,7 +164,7 @@ struct BlockRemove: TauCommand {
                     continue
                 }
                 try await repo.blocks.delete(cid)
-                print("removed \(cid)")
+                say("removed \(cid)")
             }
         }
         if failed { throw ExitCode.failure }

@@ -49,7 +49,7 @@ struct RepoOptions: ParsableArguments {
 
     /// The repo path: the flag, then `TAU_REPO`, then `~/.tau`.
     var path: String {
-        if let repo { return repo }
+        if let repo { return Console.current.resolve(repo) }
         if let env = ProcessInfo.processInfo.environment["TAU_REPO"], !env.isEmpty { return env }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".tau").path
     }
@@ -65,7 +65,9 @@ struct RepoOptions: ParsableArguments {
 }
 
 /// Opens the repo, runs `body`, and closes the repo cleanly whatever happens.
+/// Inside a node, the node's open repo is used (and left open).
 func withRepo<R>(_ options: RepoOptions, _ body: (Repo) async throws -> R) async throws -> R {
+    if let shared = Console.current.repo { return try await body(shared) }
     let repo = try options.open()
     do {
         let result = try await body(repo)
@@ -154,4 +156,4 @@ struct FileDescriptorPieces: AsyncSequence {
 
 /// Whether a progress bar should be shown: `--progress` if given, else when
 /// standard error is a terminal.
-func showsProgress(_ flag: Bool?) -> Bool { flag ?? (isatty(2) == 1) }
+func showsProgress(_ flag: Bool?) -> Bool { flag ?? (Console.current.errorIsTerminal) }

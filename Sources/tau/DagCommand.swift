@@ -30,14 +30,14 @@ struct DagExport: TauCommand {
     func execute() async throws {
         let root = try parseCID(cid)
         guard carVersion == 1 || carVersion == 2 else { throw CLIError("car-version must be 1 or 2") }
-        if isatty(1) == 1 { throw CLIError("refusing to write a CAR to a terminal; redirect standard output") }
+        if Console.current.outputIsTerminal { throw CLIError("refusing to write a CAR to a terminal; redirect standard output") }
         let bar = showsProgress(progress) ? ProgressBar(label: "exporting", total: nil, enabled: true) : nil
         try await withRepo(repoOptions) { repo in
             guard try repo.blocks.contains(root) || root.isIdentity else {
                 throw CLIError("block \(root) not found in the repo")
             }
             let emit: ([UInt8]) async throws -> Void = { chunk in
-                try chunk.withUnsafeBytes { try writeAll(1, $0) }
+                try chunk.withUnsafeBytes { try writeAll(Console.current.output, $0) }
                 bar?.advance(by: chunk.count)
             }
             let links: CARExport.LinkReader = { cid, bytes in try DAGLinks.links(of: cid, block: bytes) }
@@ -71,9 +71,10 @@ struct DagImport: TauCommand {
         let pinRoots = self.pinRoots
         try await withRepo(repoOptions) { repo in
             for file in files.isEmpty ? ["-"] : files {
-                let descriptor: Int32 = file == "-" ? 0 : open(file, O_RDONLY | O_CLOEXEC)
+                let standardInput = file == "-"
+                let descriptor: Int32 = standardInput ? Console.current.input : open(Console.current.resolve(file), O_RDONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { throw CLIError("\(file): \(String(cString: strerror(errno)))") }
-                defer { if descriptor != 0 { close(descriptor) } }
+                defer { if !standardInput { close(descriptor) } }
                 var info = stat()
                 let total: UInt64? = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? UInt64(info.st_size) : nil
                 let bar = show ? ProgressBar(label: "importing", total: total, enabled: true) : nil
@@ -95,7 +96,7 @@ struct DagImport: TauCommand {
                 }
                 bar?.finish()
                 for root in summary.roots {
-                    print(pinRoots ? "Pinned root\t\(root)\tsuccess" : "Root\t\(root)")
+                    say(pinRoots ? "Pinned root\t\(root)\tsuccess" : "Root\t\(root)")
                 }
                 if !show { continue }
                 writeErr("imported \(summary.blockCount) blocks (\(ProgressBar.bytes(summary.byteCount)))\n")

@@ -21,6 +21,6 @@ struct InitCommand: TauCommand {
         }
         let repo = try Repo(path: path)
         await repo.close()
-        print("initialized tau repo at \(path)")
+        say("initialized tau repo at \(path)")
     }
 }

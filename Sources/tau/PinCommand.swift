@@ -30,7 +30,7 @@ struct PinAdd: TauCommand {
             for target in targets {
                 let cid = try await resolveCID(target, in: repo)
                 try await repo.pin(cid, kind, name: name)
-                print("pinned \(cid) \(recursive ? "recursively" : "directly")")
+                say("pinned \(cid) \(recursive ? "recursively" : "directly")")
             }
         }
     }
@@ -50,7 +50,7 @@ struct PinRemove: TauCommand {
             for target in targets {
                 let cid = try await resolveCID(target, in: repo)
                 _ = try await repo.unpin(cid)
-                print("unpinned \(cid)")
+                say("unpinned \(cid)")
             }
         }
     }
@@ -82,7 +82,7 @@ struct PinList: TauCommand {
         try await withRepo(repoOptions) { repo in
             if targets.isEmpty {
                 for pin in try repo.pins(kind) {
-                    print(quiet ? pin.cid.description : ["\(pin.cid)", "\(pin.kind)", pin.name].compactMap { $0 }.joined(separator: " "))
+                    say(quiet ? pin.cid.description : ["\(pin.cid)", "\(pin.kind)", pin.name].compactMap { $0 }.joined(separator: " "))
                 }
                 return
             }
@@ -90,9 +90,9 @@ struct PinList: TauCommand {
                 let cid = try await resolveCID(target, in: repo)
                 guard let status = try repo.pinStatus(of: cid) else { throw CLIError("\(cid) is not pinned") }
                 switch status {
-                case .direct: print("\(cid) direct")
-                case .recursive: print("\(cid) recursive")
-                case .indirect(let through): print("\(cid) indirect through \(through)")
+                case .direct: say("\(cid) direct")
+                case .recursive: say("\(cid) recursive")
+                case .indirect(let through): say("\(cid) indirect through \(through)")
                 }
             }
         }

@@ -14,7 +14,7 @@ final class ProgressBar {
     private var started = ProgressBar.now()
     private var lastDraw = 0.0
 
-    init(label: String, total: UInt64?, enabled: Bool = isatty(2) == 1) {
+    init(label: String, total: UInt64?, enabled: Bool = Console.current.errorIsTerminal) {
         self.label = label
         self.total = total
         self.enabled = enabled
@@ -91,15 +91,8 @@ extension String {
     }
 }
 
-/// Writes to standard error unbuffered.
+/// Writes to the command's error output, unbuffered.
 func writeErr(_ text: String) {
     var text = text
-    text.withUTF8 { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-            if n <= 0 { return }
-            offset += n
-        }
-    }
+    text.withUTF8 { buffer in try? writeAll(Console.current.error, UnsafeRawBufferPointer(buffer)) }
 }

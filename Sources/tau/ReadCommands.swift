@@ -30,7 +30,7 @@ struct CatCommand: TauCommand {
             }
             let end = length.map { offset.addingReportingOverflow($0).overflow ? UInt64.max : offset + $0 } ?? UInt64.max
             try await reader.read(node, range: offset..<max(offset, end)) { slice in
-                try slice.withUnsafeBytes { try writeAll(1, $0) }
+                try slice.withUnsafeBytes { try writeAll(Console.current.output, $0) }
             }
         }
     }
@@ -54,7 +54,7 @@ struct LsCommand: TauCommand {
             let reader = UnixFSReader(source: repo.blocks)
             for target in targets {
                 let node = try await reader.resolve(target.root, path: target.components)
-                if targets.count > 1 { print("\(target):") }
+                if targets.count > 1 { say("\(target):") }
                 var rows: [[String]] = []
                 if node.kind == .directory || node.kind == .hamtDirectory {
                     for entry in try await reader.entries(of: node) {
@@ -70,7 +70,7 @@ struct LsCommand: TauCommand {
                     }
                 }
                 printTable(size ? rows : rows.map { [$0[0], $0[2]] })
-                if targets.count > 1 { print("") }
+                if targets.count > 1 { say("") }
             }
         }
     }
@@ -86,7 +86,7 @@ struct LsCommand: TauCommand {
                 line += cell
                 if i < columns - 1 { line += String(repeating: " ", count: widths[i] - cell.count + 1) }
             }
-            print(line)
+            say(line)
         }
     }
 }
@@ -108,7 +108,7 @@ struct GetCommand: TauCommand {
 
     func execute() async throws {
         let target = try ContentPath(path)
-        let destination = output ?? target.defaultName
+        let destination = Console.current.resolve(output ?? target.defaultName)
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw CLIError("\(destination) already exists")
         }
@@ -129,7 +129,7 @@ struct GetCommand: TauCommand {
                 throw error
             }
             bar?.finish()
-            print("Saving file(s) to \(destination)")
+            say("Saving file(s) to \(destination)")
         }
     }
 

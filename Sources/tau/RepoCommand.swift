@@ -30,7 +30,7 @@ struct RepoStatCommand: TauCommand {
                 ("Version", "tau-repo@\(Repo.formatVersion)"),
             ]
             for (name, value) in rows {
-                print((name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value)
+                say((name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value)
             }
         }
     }
@@ -49,7 +49,7 @@ struct RepoGCCommand: TauCommand {
         try await withRepo(repoOptions) { repo in
             let report = try await repo.gc()
             if !quiet {
-                print("removed \(report.removedBlocks) blocks (\(report.removedBytes) bytes), kept \(report.markedBlocks) pinned blocks")
+                say("removed \(report.removedBlocks) blocks (\(report.removedBytes) bytes), kept \(report.markedBlocks) pinned blocks")
             }
         }
     }
@@ -69,11 +69,11 @@ struct RepoVerifyCommand: TauCommand {
         let callback: (@Sendable (VerifyProgress) -> Void)? = show ? Self.drawProgress : nil
         let report = try await withRepo(repoOptions) { repo in try await repo.verify(progress: callback) }
         if show { writeErr("\u{1B}[2K\r") }
-        for problem in report.problems { print("block \(problem) was corrupt") }
+        for problem in report.problems { say("block \(problem) was corrupt") }
         guard report.problems.isEmpty else {
             throw CLIError("verify complete, \(report.problems.count) of \(report.checkedBlocks + report.uncheckedBlocks) blocks corrupt")
         }
-        print("verify complete, all \(report.checkedBlocks) blocks validated.")
+        say("verify complete, all \(report.checkedBlocks) blocks validated.")
     }
 
     @Sendable static func drawProgress(_ state: VerifyProgress) {

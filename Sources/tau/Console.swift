@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Repo
+
+/// Where a command's input and output go, and what it runs against.
+///
+/// From a shell: the process's standard descriptors and its working directory.
+/// Inside a running node (a command forwarded over the admin API): pipes to the
+/// client's request and response, the client's working directory, and the
+/// node's open repo. Commands reach it through `Console.current`.
+struct Console: Sendable {
+    let input: Int32
+    let output: Int32
+    let error: Int32
+    /// Relative paths are taken from here; `nil` means the process's own.
+    let workingDirectory: String?
+    /// The node's repo, when the command runs inside the node.
+    let repo: Repo?
+    let outputIsTerminal: Bool
+    let errorIsTerminal: Bool
+
+    static let process = Console(
+        input: 0, output: 1, error: 2, workingDirectory: nil, repo: nil,
+        outputIsTerminal: isatty(1) == 1, errorIsTerminal: isatty(2) == 1)
+
+    @TaskLocal static var current = Console.process
+
+    /// `path` as the command's caller meant it.
+    func resolve(_ path: String) -> String {
+        guard let workingDirectory, !path.hasPrefix("/"), path != "-" else { return path }
+        return workingDirectory + "/" + path
+    }
+}
+
+/// A line of output (what `print` would write), to the command's output.
+func say(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { buffer in try? writeAll(Console.current.output, UnsafeRawBufferPointer(buffer)) }
+}
