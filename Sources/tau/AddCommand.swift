@@ -5,7 +5,7 @@ import Foundation
 import Multiformats
 import UnixFS
 
-struct AddCommand: TauCommand {
+struct AddCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Add files or directories as UnixFS DAGs and print their CIDs.",
@@ -146,4 +146,10 @@ struct AddCommand: TauCommand {
         else { return 0 }
         return names.reduce(0) { $0 + totalSize(of: path + "/" + $1) }
     }
+}
+
+extension AddCommand {
+    var readsStandardInput: Bool { paths.isEmpty }
+    /// Only hashing needs no repo, so it runs here even while a node runs.
+    var runsInsideNode: Bool { !onlyHash }
 }

@@ -11,7 +11,7 @@ struct BlockCommand: AsyncParsableCommand {
         subcommands: [BlockGet.self, BlockPut.self, BlockStat.self, BlockRemove.self])
 }
 
-struct BlockGet: TauCommand {
+struct BlockGet: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Write a block's bytes to standard output.")
 
     @Argument(help: "The block's CID.")
@@ -35,7 +35,7 @@ struct BlockGet: TauCommand {
     }
 }
 
-struct BlockPut: TauCommand {
+struct BlockPut: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "put", abstract: "Store a block read from a file or standard input; print its CID.")
 
@@ -116,7 +116,7 @@ struct BlockPut: TauCommand {
     }
 }
 
-struct BlockStat: TauCommand {
+struct BlockStat: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "stat", abstract: "Print a block's CID and size.")
 
     @Argument(help: "The block's CID.")
@@ -135,7 +135,7 @@ struct BlockStat: TauCommand {
     }
 }
 
-struct BlockRemove: TauCommand {
+struct BlockRemove: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete blocks (not pinned ones).")
 
     @Argument(help: "CIDs of the blocks.")
@@ -177,4 +177,8 @@ func parseCID(_ text: String) throws -> CID {
     } catch {
         throw CLIError("invalid CID \"\(text)\": \(describe(error))")
     }
+}
+
+extension BlockPut {
+    var readsStandardInput: Bool { files.isEmpty || files.contains("-") }
 }

@@ -12,7 +12,7 @@ struct DagCommand: AsyncParsableCommand {
         subcommands: [DagExport.self, DagImport.self])
 }
 
-struct DagExport: TauCommand {
+struct DagExport: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write the DAG under a CID to standard output as a CAR.")
 
@@ -51,7 +51,7 @@ struct DagExport: TauCommand {
     }
 }
 
-struct DagImport: TauCommand {
+struct DagImport: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Import CAR files (v1 or v2), verifying every block, and pin their roots.")
 
@@ -103,4 +103,8 @@ struct DagImport: TauCommand {
             }
         }
     }
+}
+
+extension DagImport {
+    var readsStandardInput: Bool { files.isEmpty || files.contains("-") }
 }

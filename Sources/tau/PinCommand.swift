@@ -9,7 +9,7 @@ struct PinCommand: AsyncParsableCommand {
         subcommands: [PinAdd.self, PinRemove.self, PinList.self])
 }
 
-struct PinAdd: TauCommand {
+struct PinAdd: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "add", abstract: "Pin DAGs (recursively by default).")
 
     @Argument(help: "CIDs (or CID/path) to pin.")
@@ -36,7 +36,7 @@ struct PinAdd: TauCommand {
     }
 }
 
-struct PinRemove: TauCommand {
+struct PinRemove: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove pins.")
 
     @Argument(help: "Pinned CIDs.")
@@ -56,7 +56,7 @@ struct PinRemove: TauCommand {
     }
 }
 
-struct PinList: TauCommand {
+struct PinList: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List pins: CID, type and name.")
 
     @Argument(help: "Only these CIDs (shows how each is pinned, indirect included).")

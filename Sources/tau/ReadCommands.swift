@@ -5,7 +5,7 @@ import Multiformats
 import Repo
 import UnixFS
 
-struct CatCommand: TauCommand {
+struct CatCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "cat", abstract: "Write a file's content to standard output.")
 
@@ -36,7 +36,7 @@ struct CatCommand: TauCommand {
     }
 }
 
-struct LsCommand: TauCommand {
+struct LsCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls", abstract: "List a directory: CID, size and name of each entry.")
 
@@ -91,7 +91,7 @@ struct LsCommand: TauCommand {
     }
 }
 
-struct GetCommand: TauCommand {
+struct GetCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Write a file or directory tree to disk.")
 

@@ -8,7 +8,7 @@ struct RepoCommand: AsyncParsableCommand {
         subcommands: [RepoStatCommand.self, RepoGCCommand.self, RepoVerifyCommand.self])
 }
 
-struct RepoStatCommand: TauCommand {
+struct RepoStatCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(commandName: "stat", abstract: "Blocks, bytes and pins in the repo.")
 
     @Flag(name: [.customShort("H"), .long], help: "Print sizes in human units.")
@@ -36,7 +36,7 @@ struct RepoStatCommand: TauCommand {
     }
 }
 
-struct RepoGCCommand: TauCommand {
+struct RepoGCCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc", abstract: "Delete every block no pin reaches (safe while adds run).")
 
@@ -55,7 +55,7 @@ struct RepoGCCommand: TauCommand {
     }
 }
 
-struct RepoVerifyCommand: TauCommand {
+struct RepoVerifyCommand: RepoUsingCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Re-hash every block; list bad ones and exit non-zero if any.")
 

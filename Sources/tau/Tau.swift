@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Node
 #if canImport(Glibc)
 import CMalloc
 #endif
@@ -12,6 +14,7 @@ struct Tau: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, AddCommand.self, CatCommand.self, GetCommand.self, LsCommand.self,
             PinCommand.self, RepoCommand.self, BlockCommand.self, DagCommand.self,
+            StartCommand.self, ConfigCommand.self,
         ]
     )
 
@@ -51,7 +54,22 @@ struct Tau: AsyncParsableCommand {
     static func main() async {
         configureAllocator()
         do {
-            var command = try parseAsRoot(normalize(Array(CommandLine.arguments.dropFirst())))
+            let arguments = normalize(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(arguments)
+            // With a node running on the repo, the node runs the command.
+            if let repoCommand = command as? any RepoUsingCommand, repoCommand.runsInsideNode,
+                let node = AdminClient.runningNode(repo: repoCommand.repoOptions.path)
+            {
+                do {
+                    let status = try AdminClient.forward(
+                        arguments: arguments, to: node.address, token: node.token,
+                        sendsInput: repoCommand.readsStandardInput)
+                    Foundation.exit(status)
+                } catch {
+                    writeErr("Error: \(error)\n")
+                    Foundation.exit(1)
+                }
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -1,0 +1,123 @@
+import Foundation
+
+/// The CLI's side of the admin API: finds a running node through the repo's
+/// `api` file and forwards a command to it. Format: formats/admin-api.md.
+public enum AdminClient {
+    /// The file a running node writes into its repo: its admin address, `host:port`.
+    public static let apiFileName = "api"
+    /// The file holding the admin token (mode 0600), created on first start.
+    public static let tokenFileName = "admin.token"
+
+    /// The address and token of the node running on `repo`, if one answers.
+    public static func runningNode(repo: String) -> (address: HostPort, token: String)? {
+        guard let text = try? String(contentsOfFile: repo + "/" + apiFileName, encoding: .utf8),
+            let address = try? HostPort(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let token = try? String(contentsOfFile: repo + "/" + tokenFileName, encoding: .utf8)
+        else { return nil }
+        // A stale file from a node that died: nothing listens there.
+        guard let probe = try? Sockets.connect(address) else { return nil }
+        close(probe)
+        return (address, token.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Runs `arguments` on the node; standard input (only if `sendsInput`),
+    /// output and error are the process's own. Returns the command's exit status.
+    public static func forward(arguments: [String], to address: HostPort, token: String, sendsInput: Bool,
+                               workingDirectory: String = FileManager.default.currentDirectoryPath) throws -> Int32 {
+        let connection = try Sockets.connect(address)
+        defer { close(connection) }
+        var terminal: [String] = []
+        if isatty(1) == 1 { terminal.append("out") }
+        if isatty(2) == 1 { terminal.append("err") }
+        var head = "POST \(CommandProtocol.path) HTTP/1.1\r\nHost: \(address)\r\nAuthorization: Bearer \(token)\r\n"
+        head += "\(CommandProtocol.argumentsHeader): \(try CommandProtocol.encodeArguments(arguments))\r\n"
+        head += "\(CommandProtocol.directoryHeader): \(CommandProtocol.encodeText(workingDirectory))\r\n"
+        head += "\(CommandProtocol.terminalHeader): \(terminal.joined(separator: ","))\r\n"
+        head += sendsInput ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 0\r\n\r\n"
+        try Sockets.writeAll(connection, Array(head.utf8))
+        if sendsInput {
+            // Standard input streams on its own thread while the output comes back.
+            let sender = Thread {
+                var buffer = [UInt8](repeating: 0, count: 256 << 10)
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    if count <= 0 { break }
+                    let chunk = Array((String(count, radix: 16) + "\r\n").utf8) + buffer[..<count] + [13, 10]
+                    if (try? Sockets.writeAll(connection, chunk)) == nil { return }
+                }
+                try? Sockets.writeAll(connection, Array("0\r\n\r\n".utf8))
+            }
+            sender.start()
+        }
+        return try readResponse(connection)
+    }
+
+    private static func readResponse(_ connection: Int32) throws -> Int32 {
+        var buffer = [UInt8](repeating: 0, count: 256 << 10)
+        var rest: [UInt8] = []
+        var statusLine = ""
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try Sockets.readSome(connection, into: $0) }
+            guard count > 0 else { throw NodeError("the node closed the connection") }
+            if let end = HTTPRequestHeadParser.headEnd(Array(rest + buffer[..<count])) {
+                let all = rest + buffer[..<count]
+                statusLine = String(decoding: all[..<end], as: UTF8.self)
+                rest = Array(all[(end + 4)...])
+                break
+            }
+            rest += buffer[..<count]
+            if rest.count > 64 << 10 { throw NodeError("bad response from the node") }
+        }
+        let firstLine = statusLine.split(separator: "\r\n").first.map(String.init) ?? ""
+        guard firstLine.contains(" 200 ") else {
+            // An error before the command ran: the body says why.
+            let body = String(decoding: rest, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw NodeError("node refused the command (\(firstLine)): \(body)")
+        }
+        var decoder = ChunkedBodyDecoder()
+        var frames = FrameReader()
+        var status: Int32?
+        let deliver: (UnsafeRawBufferPointer) throws -> Void = { piece in
+            try frames.parse(piece) { kind, payload in
+                switch kind {
+                case .output: try Sockets.writeAllToFile(1, payload)
+                case .error: try Sockets.writeAllToFile(2, payload)
+                case .exitStatus:
+                    guard payload.count == 4 else { throw NodeError("bad exit status frame") }
+                    status = Int32(bitPattern: UInt32(payload[0]) << 24 | UInt32(payload[1]) << 16 | UInt32(payload[2]) << 8 | UInt32(payload[3]))
+                }
+            }
+        }
+        try rest.withUnsafeBytes { try decoder.parse($0, deliver) }
+        while !decoder.isDone {
+            let count = try buffer.withUnsafeMutableBytes { try Sockets.readSome(connection, into: $0) }
+            guard count > 0 else { break }
+            try buffer.withUnsafeBytes { try decoder.parse(UnsafeRawBufferPointer(rebasing: $0[..<count]), deliver) }
+        }
+        guard let status else { throw NodeError("the node ended the command without an exit status") }
+        return status
+    }
+}
+
+/// Splits a stream of command frames.
+struct FrameReader {
+    private var buffer: [UInt8] = []
+
+    mutating func parse(_ bytes: UnsafeRawBufferPointer,
+                        _ body: (CommandProtocol.FrameKind, UnsafeRawBufferPointer) throws -> Void) throws {
+        buffer.append(contentsOf: bytes)
+        var offset = 0
+        while buffer.count - offset >= 5 {
+            guard let kind = CommandProtocol.FrameKind(rawValue: buffer[offset]) else { throw NodeError("bad frame") }
+            let length = Int(buffer[offset + 1]) << 24 | Int(buffer[offset + 2]) << 16 | Int(buffer[offset + 3]) << 8 | Int(buffer[offset + 4])
+            guard length <= CommandProtocol.maxFramePayload else { throw NodeError("frame too large") }
+            guard buffer.count - offset - 5 >= length else { break }
+            try buffer.withUnsafeBytes { raw in
+                try body(kind, UnsafeRawBufferPointer(rebasing: raw[(offset + 5)..<(offset + 5 + length)]))
+            }
+            offset += 5 + length
+        }
+        buffer.removeFirst(offset)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Yams
+
+/// The node's configuration file (YAML), as `tau config generate` writes it.
+/// Every field has a default, so a partial file (or none) is valid; flags of
+/// `tau start` override it.
+public struct NodeConfiguration: Codable, Sendable, Equatable {
+    /// The repo directory; `nil` means the CLI's (`--repo`, `$TAU_REPO`, `~/.tau`).
+    public var repo: String?
+    public var gateway: Gateway = Gateway()
+    public var admin: Admin = Admin()
+    public var swarm: Swarm = Swarm()
+    public var cache: Cache = Cache()
+    public var log: Log = Log()
+
+    public struct Gateway: Codable, Sendable, Equatable {
+        public var enabled: Bool = true
+        /// `host:port`; default 127.0.0.1:8080.
+        public var listen: String = "127.0.0.1:8080"
+    }
+
+    public struct Admin: Codable, Sendable, Equatable {
+        /// `host:port` of the admin API and /metrics; loopback only. Default 127.0.0.1:5001.
+        public var listen: String = "127.0.0.1:5001"
+    }
+
+    public struct Swarm: Codable, Sendable, Equatable {
+        public var enabled: Bool = true
+        /// libp2p listen multiaddrs.
+        public var listen: [String] = ["/ip4/127.0.0.1/tcp/4001"]
+    }
+
+    public struct Cache: Codable, Sendable, Equatable {
+        /// Byte budget of the content cache: a number of bytes, or with a unit
+        /// (`KiB`, `MiB`, `GiB`). Default 256 MiB.
+        public var size: String = "256MiB"
+    }
+
+    public struct Log: Codable, Sendable, Equatable {
+        /// trace, debug, info, notice, warning, error, critical.
+        public var level: String = "info"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        repo = try container.decodeIfPresent(String.self, forKey: .repo)
+        gateway = try container.decodeIfPresent(Gateway.self, forKey: .gateway) ?? Gateway()
+        admin = try container.decodeIfPresent(Admin.self, forKey: .admin) ?? Admin()
+        swarm = try container.decodeIfPresent(Swarm.self, forKey: .swarm) ?? Swarm()
+        cache = try container.decodeIfPresent(Cache.self, forKey: .cache) ?? Cache()
+        log = try container.decodeIfPresent(Log.self, forKey: .log) ?? Log()
+    }
+
+    /// Reads and checks a YAML file.
+    public static func load(from path: String) throws -> NodeConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw NodeError("cannot read config \(path): \(error.localizedDescription)")
+        }
+        let configuration: NodeConfiguration
+        do {
+            configuration = try YAMLDecoder().decode(NodeConfiguration.self, from: text.isEmpty ? "{}" : text)
+        } catch {
+            throw NodeError("config \(path) is not valid: \(error)")
+        }
+        try configuration.validate()
+        return configuration
+    }
+
+    /// The YAML text of this configuration.
+    public func yaml() throws -> String {
+        let body = try YAMLEncoder().encode(self)
+        return "# tau node configuration (tau config generate). Flags of `tau start` override it.\n" + body
+    }
+
+    /// Checks every value; the error names the field.
+    public func validate() throws {
+        _ = try HostPort(gateway.listen, field: "gateway.listen")
+        let admin = try HostPort(self.admin.listen, field: "admin.listen")
+        guard admin.isLoopback else {
+            throw NodeError("admin.listen must be a loopback address (got \(self.admin.listen))")
+        }
+        _ = try cacheBytes()
+        guard Self.logLevels.contains(log.level) else {
+            throw NodeError("log.level must be one of \(Self.logLevels.joined(separator: ", ")) (got \(log.level))")
+        }
+    }
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// The cache budget in bytes.
+    public func cacheBytes() throws -> Int {
+        try Self.parseBytes(cache.size, field: "cache.size")
+    }
+
+    /// `1048576`, `512KiB`, `256MiB`, `2GiB` (also KB/MB/GB as powers of 1000).
+    public static func parseBytes(_ text: String, field: String) throws -> Int {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let digits = trimmed.prefix { $0.isNumber }
+        let unit = trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        let multipliers: [String: Int] = ["": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+                                          "KB": 1000, "MB": 1_000_000, "GB": 1_000_000_000]
+        guard let value = Int(digits), let multiplier = multipliers[unit],
+            value.multipliedReportingOverflow(by: multiplier).overflow == false
+        else {
+            throw NodeError("\(field) must be a size such as 268435456 or 256MiB (got \"\(text)\")")
+        }
+        return value * multiplier
+    }
+}
+
+/// A failure the node reports as one line.
+public struct NodeError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `host:port`, `[v6]:port` or `:port` (all interfaces).
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(_ text: String, field: String = "address") throws {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw NodeError("\(field): \"\(text)\" is not [ipv6]:port")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw NodeError("\(field): \"\(text)\" has no port") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw NodeError("\(field): bad port in \"\(text)\"")
+        }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var isLoopback: Bool { host == "localhost" || host.hasPrefix("127.") || host == "::1" }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
