@@ -2,6 +2,7 @@
 import Blocks
 import LMDB
 import Multiformats
+import Synchronization
 
 /// A tau repo: one directory holding one LMDB environment (`data.mdb`,
 /// `lock.mdb`) with the blocks and every index, plus `gc.lock`.
@@ -80,6 +81,8 @@ final class RepoCore: Sendable {
     let storage: RepoStorage
     let writer: GroupCommitWriter
     let gcLock: GCLock
+    /// Bumped after every site publish or rollback (`Repo.sitesGeneration`).
+    let sitesGeneration = Atomic<Int>(0)
     /// LMDB's key limit (511 bytes).
     let maxKeyLength: Int
 

@@ -94,6 +94,10 @@ extension Repo {
         return name
     }
 
+    /// Changes each time a site is published or rolled back through this
+    /// `Repo`, so a process serving sites knows when to re-read them.
+    public var sitesGeneration: Int { core.sitesGeneration.load(ordering: .acquiring) }
+
     /// Points `domain` at `root`, keeping the previous roots as history. The
     /// root is pinned recursively (named `site:DOMAIN` unless already pinned)
     /// in the same transaction that records it, so a published site is always
@@ -102,7 +106,7 @@ extension Repo {
     @discardableResult
     public func publishSite(domain: String, root: CID, spa: Bool, publishedAt: Int64) async throws -> SiteRecord {
         let domain = try Self.canonicalDomain(domain)
-        return try await withAddSession { _ in
+        let record = try await withAddSession { _ in
             try await core.writer.perform { transaction, context in
                 let databases = context.databases
                 var versions = try Self.readSite(domain, in: transaction, databases: databases)?.versions ?? []
@@ -118,6 +122,8 @@ extension Repo {
                 return SiteRecord(domain: domain, versions: versions)
             }
         }
+        core.sitesGeneration.add(1, ordering: .releasing)
+        return record
     }
 
     /// Makes the previous version live again and forgets the current one.
@@ -125,7 +131,7 @@ extension Repo {
     @discardableResult
     public func rollbackSite(domain: String) async throws -> SiteRecord {
         let domain = try Self.canonicalDomain(domain)
-        return try await core.writer.perform { transaction, context in
+        let record = try await core.writer.perform { transaction, context in
             let databases = context.databases
             guard var versions = try Self.readSite(domain, in: transaction, databases: databases)?.versions else {
                 throw RepoError(.noSuchSite, domain)
@@ -136,6 +142,8 @@ extension Repo {
             try Self.releaseSitePin(dropped.root, domain: domain, in: transaction, databases: databases)
             return SiteRecord(domain: domain, versions: versions)
         }
+        core.sitesGeneration.add(1, ordering: .releasing)
+        return record
     }
 
     /// The site published under `domain`, or `nil`.
@@ -197,3 +205,4 @@ extension Repo {
         if !stillUsed { _ = try transaction.delete(key: PinRecord.key(for: root), in: databases.pins) }
     }
 }
+
