@@ -1,0 +1,108 @@
+import Blocks
+import ContentCache
+import Multiformats
+import Synchronization
+import Testing
+
+/// A block source that counts what it is asked and can lie about the bytes.
+final class CountingSource: BlockStore {
+    let store = MemoryBlockStore()
+    private let counts = Mutex<(gets: Int, has: Int)>((0, 0))
+    /// When set, `get` answers these bytes for any CID it has.
+    let substitute: [UInt8]?
+
+    init(_ blocks: [Block] = [], substitute: [UInt8]? = nil) async throws {
+        self.substitute = substitute
+        try await store.put(blocks)
+    }
+
+    var gets: Int { counts.withLock { $0.gets } }
+    var hasCalls: Int { counts.withLock { $0.has } }
+
+    func get(_ cid: CID) async throws -> [UInt8]? {
+        counts.withLock { $0.gets += 1 }
+        guard let bytes = try await store.get(cid) else { return nil }
+        return substitute ?? bytes
+    }
+
+    func has(_ cid: CID) async throws -> Bool {
+        counts.withLock { $0.has += 1 }
+        return try await store.has(cid)
+    }
+
+    func put(_ blocks: [Block]) async throws { try await store.put(blocks) }
+    func delete(_ cid: CID) async throws { try await store.delete(cid) }
+    func allMultihashes() async throws -> [Multihash] { try await store.allMultihashes() }
+}
+
+@Suite struct BlockServiceTests {
+    @Test func readsTheCacheThenTheLocalStoreThenTheNetwork() async throws {
+        let inLocal = makeBlock(1), inNetwork = makeBlock(2)
+        let local = try await CountingSource([inLocal])
+        let network = try await CountingSource([inNetwork])
+        let cache = ContentCache(byteBudget: 1 << 20)
+        let service = BlockService(cache: cache, local: local, network: network)
+
+        #expect(try await service.get(inLocal.cid) == inLocal.bytes)
+        #expect(local.gets == 1 && network.gets == 0)
+        // Now cached: neither source is asked again.
+        #expect(try await service.get(inLocal.cid) == inLocal.bytes)
+        #expect(local.gets == 1 && network.gets == 0)
+
+        #expect(try await service.get(inNetwork.cid) == inNetwork.bytes)
+        #expect(local.gets == 2 && network.gets == 1)
+        // Stored locally by default, and cached.
+        #expect(try await local.store.has(inNetwork.cid))
+        #expect(cache.containsBlock(inNetwork.cid))
+        #expect(try await service.get(inNetwork.cid) == inNetwork.bytes)
+        #expect(network.gets == 1)
+    }
+
+    @Test func cacheOnlyLeavesTheLocalStoreAlone() async throws {
+        let remote = makeBlock(3)
+        let local = try await CountingSource()
+        let network = try await CountingSource([remote])
+        let cache = ContentCache(byteBudget: 1 << 20)
+        let service = BlockService(cache: cache, local: local, network: network, fetchedBlocks: .cacheOnly)
+        #expect(try await service.get(remote.cid) == remote.bytes)
+        #expect(try await !local.store.has(remote.cid))
+        #expect(cache.containsBlock(remote.cid))
+    }
+
+    @Test func wrongBytesFromTheNetworkAreRefusedAndNeverKept() async throws {
+        let wanted = makeBlock(4)
+        let local = try await CountingSource()
+        let network = try await CountingSource([wanted], substitute: makeBlock(5).bytes)
+        let cache = ContentCache(byteBudget: 1 << 20)
+        let service = BlockService(cache: cache, local: local, network: network)
+        await #expect(throws: BlockError.hashMismatch) { try await service.get(wanted.cid) }
+        #expect(try await !local.store.has(wanted.cid))
+        #expect(!cache.containsBlock(wanted.cid))
+        #expect(cache.statistics.block.entries == 0)
+    }
+
+    @Test func identityCIDsAreAnsweredFromTheCID() async throws {
+        let local = try await CountingSource()
+        let network = try await CountingSource()
+        let service = BlockService(cache: ContentCache(byteBudget: 1 << 20), local: local, network: network)
+        let identity = CID.v1(.raw, Multihash(code: HashFunction.identity.rawValue, digest: Array("hi".utf8)))
+        #expect(try await service.get(identity) == Array("hi".utf8))
+        #expect(try await service.has(identity))
+        #expect(local.gets == 0 && network.gets == 0)
+    }
+
+    @Test func hasNeverAsksTheNetworkAndMissingBlocksAreNil() async throws {
+        let remote = makeBlock(6)
+        let local = try await CountingSource()
+        let network = try await CountingSource([remote])
+        let service = BlockService(cache: ContentCache(byteBudget: 1 << 20), local: local, network: network)
+        #expect(try await !service.has(remote.cid))
+        #expect(network.gets == 0 && network.hasCalls == 0)
+        #expect(try await service.get(makeBlock(7).cid) == nil)
+    }
+
+    @Test func withoutANetworkAMissIsNil() async throws {
+        let service = BlockService(cache: ContentCache(byteBudget: 1 << 20), local: MemoryBlockStore())
+        #expect(try await service.get(makeBlock(8).cid) == nil)
+    }
+}
