@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+// Benchmarks for tau, kept out of the root package so that CI (which builds the
+// root only) never resolves or builds ordo-one/benchmark. See README.md here.
+//
+//   swift package --package-path Benchmarks --scratch-path Benchmarks/.build-bench \
+//       --allow-writing-to-package-directory benchmark            # micro-benchmarks
+//   swift build --package-path Benchmarks --scratch-path Benchmarks/.build-bench -c release \
+//       --product tau-bench-chunkers                              # comparisons (see scripts/)
+import PackageDescription
+
+let package = Package(
+    name: "tau-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "tau", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // Deterministic inputs, timing and table helpers shared by everything below.
+        .target(name: "BenchSupport", path: "Sources/BenchSupport"),
+
+        // Side-by-side comparisons with reference implementations (plain executables).
+        .executableTarget(
+            name: "tau-bench-chunkers",
+            dependencies: ["BenchSupport", .product(name: "Chunking", package: "tau")],
+            path: "Sources/tau-bench-chunkers"
+        ),
+        .executableTarget(
+            name: "tau-bench-blockstore",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "Repo", package: "tau"),
+                .product(name: "Blocks", package: "tau"),
+                .product(name: "Multiformats", package: "tau"),
+            ],
+            path: "Sources/tau-bench-blockstore"
+        ),
+    ]
+)
+
+// ordo-one micro-benchmarks: one executable per directory under Benchmarks/Benchmarks.
+let microBenchmarks: [(name: String, products: [String])] = [
+    ("Chunkers", ["Chunking"]),
+    ("Hashing", ["Multiformats"]),
+    ("DAGPB", ["UnixFS", "Multiformats", "Blocks"]),
+    ("BlockStore", ["Repo", "Blocks", "Multiformats"]),
+]
+for benchmark in microBenchmarks {
+    package.targets.append(.executableTarget(
+        name: benchmark.name,
+        dependencies: ["BenchSupport", .product(name: "Benchmark", package: "benchmark")]
+            + benchmark.products.map { .product(name: $0, package: "tau") },
+        path: "Benchmarks/\(benchmark.name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ))
+}
