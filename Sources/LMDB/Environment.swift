@@ -1,4 +1,5 @@
 import CLMDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -74,6 +75,8 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     let readerPool: ReaderPool
     /// The directory (or, with `noSubdirectory`, the file) the environment lives in.
     public let path: String
+    let dataFilePath: String
+    let mappedRange = MappedRangeCache()
 
     /// Opens (creating if needed) the environment at `path`, a directory that must exist.
     public init(path: String, configuration: Configuration = Configuration()) throws(LMDBError) {
@@ -100,6 +103,11 @@ public struct Environment: ~Copyable, @unchecked Sendable {
         mapLock = MapLock()
         readerPool = ReaderPool()
         self.path = path
+        let canonical = realpath(path, nil).map { pointer -> String in
+            defer { free(pointer) }
+            return String(cString: pointer)
+        } ?? path
+        dataFilePath = configuration.flags.contains(.noSubdirectory) ? canonical : canonical + "/data.mdb"
     }
 
     deinit {
@@ -263,13 +271,17 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     /// wrote though it never reads it; dropping the mappings after a commit
     /// keeps the process's RSS to what it uses. Safe with live readers: a
     /// page they touch again is faulted back in from the page cache.
+    ///
+    /// LMDB reports its map address only with `MDB_FIXEDMAP`, so the mapping is
+    /// found in `/proc/self/maps` by the data file's name (and looked up again
+    /// when the map size changes).
     public borrowing func unmapResidentPages() {
         mapLock.enterTransaction()
         defer { mapLock.leaveTransaction() }
         var raw = MDB_envinfo()
         mdb_env_info(handle, &raw)
-        guard let address = raw.me_mapaddr, raw.me_mapsize > 0 else { return }
-        _ = madvise(address, raw.me_mapsize, MADV_DONTNEED)
+        guard let range = mappedRange.find(dataFile: dataFilePath, mapSize: raw.me_mapsize) else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: range.lowerBound), range.count, MADV_DONTNEED)
     }
 
     public borrowing func statistics() -> Statistics {
@@ -305,5 +317,37 @@ public struct Environment: ~Copyable, @unchecked Sendable {
     /// Flushes to disk (`mdb_env_sync`). Only needed with `noSync`/`noMetaSync`.
     public borrowing func sync(force: Bool = true) throws(LMDBError) {
         try LMDBError.check(mdb_env_sync(handle, force ? 1 : 0))
+    }
+}
+
+/// Where this process maps an environment's data file, cached per map size.
+final class MappedRangeCache: Sendable {
+    private let cached = Mutex<(mapSize: Int, range: Range<Int>)?>(nil)
+
+    func find(dataFile: String, mapSize: Int) -> Range<Int>? {
+        if let known = cached.withLock({ $0 }), known.mapSize == mapSize { return known.range }
+        guard let range = Self.scan(for: dataFile) else { return nil }
+        cached.withLock { $0 = (mapSize, range) }
+        return range
+    }
+
+    /// The address range of the mapping of `dataFile` in /proc/self/maps.
+    static func scan(for dataFile: String) -> Range<Int>? {
+        let descriptor = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var contents: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            contents += chunk[..<count]
+        }
+        for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") where line.hasSuffix(" " + dataFile) {
+            let addresses = line.prefix { $0 != " " }.split(separator: "-")
+            guard addresses.count == 2, let start = Int(addresses[0], radix: 16), let end = Int(addresses[1], radix: 16) else { continue }
+            return start..<end
+        }
+        return nil
     }
 }

@@ -51,6 +51,12 @@ public struct Multihash: Hashable, Sendable, CustomStringConvertible {
     public static let maxDigestLength = 4096
 
     /// Parses an encoded multihash that spans all of `bytes`.
+    // Pre-specialized for the byte containers tau parses from, so that callers
+    // in other modules do not run the generic code (copying byte by byte and
+    // looking up metadata at run time: 75% of a dag-pb decode before this).
+    @_specialize(exported: true, where Bytes == UnsafeRawBufferPointer)
+    @_specialize(exported: true, where Bytes == [UInt8])
+    @_specialize(exported: true, where Bytes == ArraySlice<UInt8>)
     public init<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) throws(MultiformatsError) where Bytes.Index == Int {
         var offset = bytes.startIndex
         self = try Multihash(parsing: bytes, at: &offset)
@@ -60,6 +66,9 @@ public struct Multihash: Hashable, Sendable, CustomStringConvertible {
     /// Parses a multihash at index `offset` in `bytes`, advancing `offset` past
     /// it. Functions tau computes must carry their full digest length; other
     /// codes are accepted with any length up to `maxDigestLength`.
+    @_specialize(exported: true, where Bytes == UnsafeRawBufferPointer)
+    @_specialize(exported: true, where Bytes == [UInt8])
+    @_specialize(exported: true, where Bytes == ArraySlice<UInt8>)
     public init<Bytes: RandomAccessCollection<UInt8>>(
         parsing bytes: Bytes, at offset: inout Int
     ) throws(MultiformatsError) where Bytes.Index == Int {
