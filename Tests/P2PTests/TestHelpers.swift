@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import P2P
+import Synchronization
 import Testing
 import TestSupport
 
@@ -30,11 +31,10 @@ func bytes(hex text: String) -> [UInt8] {
 }
 
 /// Log lines captured in memory, to check what the host logs.
-final class CapturedLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
 
     var logger: Logger {
         Logger(label: "captured") { _ in CapturingHandler(log: self) }

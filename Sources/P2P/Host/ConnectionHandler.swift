@@ -124,7 +124,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        teardown(P2PError(.closed, "connection closed"))
+        switch state {
+        case .securing: teardown(P2PError(.closed, "the remote closed the connection during the security handshake"))
+        case .negotiating: teardown(P2PError(.closed, "the remote closed the connection during muxer negotiation"))
+        default: teardown(P2PError(.closed, "connection closed"))
+        }
         context.fireChannelInactive()
     }
 

@@ -262,15 +262,15 @@ final class Swarm: Sendable {
     }
 
     private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
-        let remote = channel.remoteAddress
+        let remote = channel.remoteAddress.flatMap(Multiaddr.init(socketAddress:))?.description ?? "?"
         guard reservePending() else {
-            logger.warning("refusing connection from \(remote?.description ?? "?"): \(limits.maxConnections) connections open or opening")
+            logger.warning("refusing connection from \(remote): \(limits.maxConnections) connections open or opening")
             return channel.close()
         }
         let promise = channel.eventLoop.makePromise(of: Connection.self)
         promise.futureResult.whenFailure { error in
             self.releasePending()
-            self.logFailure(error, direction: .inbound, remote: remote?.description ?? "?")
+            self.logFailure(error, direction: .inbound, remote: "from " + remote)
         }
         return installHandlers(on: channel, direction: .inbound, expectedPeer: nil, established: promise)
     }
@@ -304,7 +304,7 @@ final class Swarm: Sendable {
         let promise = loop.makePromise(of: Connection.self)
         promise.futureResult.whenFailure { error in
             self.releasePending()
-            self.logFailure(error, direction: .outbound, remote: label)
+            self.logFailure(error, direction: .outbound, remote: "to " + label)
         }
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
