@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc", "Node",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc", "Node", "P2P",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -109,7 +109,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
-        ]),
+        ], exclude: ["Peers"]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

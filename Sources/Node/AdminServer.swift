@@ -1,4 +1,5 @@
 import Foundation
+import P2P
 import Repo
 import Logging
 import Synchronization
@@ -16,14 +17,17 @@ public final class AdminServer: @unchecked Sendable {
         public var metrics: @Sendable () -> [UInt8]
         public var identity: @Sendable () -> [UInt8]
         public var runCommand: CommandRunner
+        public var host: P2PHost?
 
         public init(repo: Repo, token: String, metrics: @escaping @Sendable () -> [UInt8],
-                    identity: @escaping @Sendable () -> [UInt8], runCommand: @escaping CommandRunner) {
+                    identity: @escaping @Sendable () -> [UInt8], runCommand: @escaping CommandRunner,
+                    host: P2PHost? = nil) {
             self.repo = repo
             self.token = token
             self.metrics = metrics
             self.identity = identity
             self.runCommand = runCommand
+            self.host = host
         }
     }
 
@@ -190,7 +194,7 @@ public final class AdminServer: @unchecked Sendable {
         let executor = ThreadExecutor(name: "tau-admin-command")
         let status = Mutex<Int32?>(nil)
         let invocation = CommandInvocation(
-            repo: routes.repo, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
+            repo: routes.repo, host: routes.host, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
             error: errorPipe[1], outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))
         let runner = routes.runCommand
         Task(executorPreference: executor) {

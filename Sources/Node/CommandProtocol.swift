@@ -1,4 +1,5 @@
 import Foundation
+import P2P
 import Repo
 
 /// How a CLI command is forwarded to a running node over the admin API.
@@ -57,6 +58,8 @@ public enum CommandProtocol {
 public struct CommandInvocation: Sendable {
     /// The node's open repo, which the command uses instead of opening its own.
     public let repo: Repo
+    /// The node's libp2p host, when its swarm runs.
+    public let host: P2PHost?
     public let arguments: [String]
     public let workingDirectory: String
     public let input: Int32

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Multiformats
+import P2P
 import Repo
 import ServiceLifecycle
 import UnixSignals
@@ -31,9 +32,13 @@ public final class TauNode: Sendable {
     public struct ReadyInfo: Sendable {
         public let admin: HostPort
         public let gateway: HostPort?
+        /// Full multiaddrs (with `/p2p/`) the swarm listens on.
+        public let swarm: [Multiaddr]
     }
 
     public let repo: Repo
+    /// The libp2p host (not listening until `run`), or `nil` when the swarm is off.
+    public let host: P2PHost?
     let options: Options
     let logger: Logger
 
@@ -47,6 +52,18 @@ public final class TauNode: Sendable {
         if AdminClient.runningNode(repo: options.repoPath) != nil {
             throw NodeError("a node is already running on \(options.repoPath)")
         }
+        let identity = try NodeIdentity.loadOrCreate(repo: options.repoPath)
+        if options.configuration.swarm.enabled {
+            let addresses = try options.configuration.swarm.listen.map { text in
+                do { return try Multiaddr(text) } catch { throw NodeError("swarm.listen: \(error)") }
+            }
+            var p2pLogger = logger
+            p2pLogger[metadataKey: "service"] = "swarm"
+            host = P2PHost(identity: identity, listenAddresses: addresses,
+                           swarmKey: try NodeIdentity.swarmKey(repo: options.repoPath), logger: p2pLogger)
+        } else {
+            host = nil
+        }
         repo = try Repo(path: options.repoPath)
     }
 
@@ -56,8 +73,12 @@ public final class TauNode: Sendable {
         let token = try Self.adminToken(repo: options.repoPath)
         let admin = AdminService(node: self, token: token)
         let stats = StatsService(repo: repo, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: stats)]
+        if let host { services.append(.init(service: SwarmService(host: host, logger: logger))) }
+        // The admin API comes last: it announces the node ready once the others started.
+        services.append(.init(service: admin))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: admin), .init(service: stats)],
+            services: services,
             gracefulShutdownSignals: signals, logger: logger))
         do {
             try await group.run()
@@ -105,13 +126,15 @@ struct AdminService: Service {
             repo: node.repo, token: token,
             metrics: { NodeMetrics.exposition() },
             identity: { Array("{}".utf8) },
-            runCommand: node.options.runCommand)
+            runCommand: node.options.runCommand, host: node.host)
         let server = AdminServer(address: address, routes: routes, logger: node.logger)
         let bound = try server.start()
         let apiFile = node.options.repoPath + "/" + AdminClient.apiFileName
         try (bound.description + "\n").write(toFile: apiFile, atomically: true, encoding: .utf8)
         node.logger.info("admin API listening", metadata: ["address": "\(bound)"])
-        node.options.onReady(TauNode.ReadyInfo(admin: bound, gateway: nil))
+        node.options.onReady(TauNode.ReadyInfo(
+            admin: bound, gateway: nil,
+            swarm: node.host.map { host in host.addresses.map { $0.withPeerID(host.peerID) } } ?? []))
         try? await gracefulShutdown()
         try? FileManager.default.removeItem(atPath: apiFile)
         server.shutdown()

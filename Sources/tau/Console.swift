@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import P2P
 import Repo
 
 /// Where a command's input and output go, and what it runs against.
@@ -17,6 +18,8 @@ struct Console: Sendable {
     let workingDirectory: String?
     /// The node's repo, when the command runs inside the node.
     let repo: Repo?
+    /// The node's libp2p host, when the command runs inside a node whose swarm runs.
+    var host: P2PHost? = nil
     let outputIsTerminal: Bool
     let errorIsTerminal: Bool
 

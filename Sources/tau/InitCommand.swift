@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Node
 import Repo
 
 struct InitCommand: TauCommand {
@@ -21,6 +22,8 @@ struct InitCommand: TauCommand {
         }
         let repo = try Repo(path: path)
         await repo.close()
+        let identity = try NodeIdentity.loadOrCreate(repo: path)
         say("initialized tau repo at \(path)")
+        say("peer identity: \(identity.peerID)")
     }
 }

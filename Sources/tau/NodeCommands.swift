@@ -52,6 +52,7 @@ struct StartCommand: TauCommand {
             onReady: { info in
                 var lines = ["tau node running on \(repoPath)", "admin API: http://\(info.admin)/ (metrics: /metrics)"]
                 if let gateway = info.gateway { lines.append("gateway: http://\(gateway)/ipfs/{cid}") }
+                for address in info.swarm { lines.append("swarm: \(address)") }
                 for line in lines { say(line) }
             })
         let node = try TauNode(options: options, logger: logger)
@@ -106,10 +107,11 @@ extension Tau {
 
     /// Runs a forwarded command with the client's pipes and the node's repo.
     static func runInsideNode(_ invocation: CommandInvocation) async -> Int32 {
-        let console = Console(
+        var console = Console(
             input: invocation.input, output: invocation.output, error: invocation.error,
             workingDirectory: invocation.workingDirectory, repo: invocation.repo,
             outputIsTerminal: invocation.outputIsTerminal, errorIsTerminal: invocation.errorIsTerminal)
+        console.host = invocation.host
         return await Console.$current.withValue(console) {
             do {
                 var command = try parseAsRoot(normalize(invocation.arguments))

@@ -19,7 +19,8 @@ struct NodeCommandTests {
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process = Process()
             process.executableURL = tau
-            process.arguments = ["start", "--repo", repo, "--admin", "127.0.0.1:0", "--gateway", "127.0.0.1:0"] + extra
+            process.arguments = ["start", "--repo", repo, "--admin", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
+                                 "--swarm", "/ip4/127.0.0.1/tcp/0"] + extra
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle
             process.standardError = handle
@@ -112,6 +113,41 @@ struct NodeCommandTests {
         // The repo is whole and usable directly once the node is gone.
         #expect(try tau(["repo", "verify"], repo: repo).status == 0)
         #expect(try tau(["cat", added.out], repo: repo).out == "served by the node")
+    }
+
+    @Test("two nodes: tau id, swarm connect and peers through the admin API")
+    func swarm() throws {
+        let root = try scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repoA = root.appendingPathComponent("a").path, repoB = root.appendingPathComponent("b").path
+        #expect(try tau(["init"], repo: repoA).status == 0)
+        #expect(try tau(["init"], repo: repoB).status == 0)
+        // Offline: the identity without addresses.
+        let offline = try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoA).out.utf8)) as! [String: Any]
+        let idA = offline["ID"] as! String
+        #expect(idA.hasPrefix("12D3KooW"))
+        #expect((offline["Addresses"] as! [String]).isEmpty)
+        let a = try RunningNode(tau: tau, repo: repoA)
+        let b = try RunningNode(tau: tau, repo: repoB)
+        defer { _ = a.stop(); _ = b.stop() }
+        let online = try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoA).out.utf8)) as! [String: Any]
+        #expect(online["ID"] as? String == idA)
+        let address = try #require((online["Addresses"] as? [String])?.first)
+        #expect(address.hasPrefix("/ip4/127.0.0.1/tcp/") && address.hasSuffix("/p2p/\(idA)"))
+        #expect((online["Protocols"] as? [String] ?? []).contains("/ipfs/ping/1.0.0"))
+        let connected = try tau(["swarm", "connect", address], repo: repoB)
+        #expect(connected.out == "connect \(idA) success", "\(connected.err)")
+        #expect(try tau(["swarm", "peers"], repo: repoB).out == address)
+        let idB = (try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoB).out.utf8)) as! [String: Any])["ID"] as! String
+        #expect(try tau(["swarm", "peers"], repo: repoA).out.hasSuffix("/p2p/\(idB)"))
+        // A peer nobody runs, at a port nothing listens on.
+        let repoC = root.appendingPathComponent("c").path
+        #expect(try tau(["init"], repo: repoC).status == 0)
+        let idC = (try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoC).out.utf8)) as! [String: Any])["ID"] as! String
+        let bad = try tau(["swarm", "connect", "/ip4/127.0.0.1/tcp/1/p2p/\(idC)"], repo: repoB)
+        #expect(bad.status != 0 && bad.err.contains("failure"))
+        let mode = try FileManager.default.attributesOfItem(atPath: repoA + "/identity.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
     }
 
     @Test("a stale api file does not stop the CLI")
