@@ -54,3 +54,17 @@ for benchmark in microBenchmarks {
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ))
 }
+
+// libp2p throughput (P2P: one stream through TCP + Noise + Yamux, plain TCP,
+// py-libp2p), driven by scripts/p2p-throughput.sh. Its own block so it can be
+// read and removed on its own.
+package.dependencies.append(.package(url: "https://github.com/apple/swift-nio", from: "2.101.3"))
+package.targets.append(.executableTarget(
+    name: "tau-bench-p2p",
+    dependencies: [
+        .product(name: "P2P", package: "tau"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+    ],
+    path: "Sources/tau-bench-p2p"
+))

@@ -116,7 +116,9 @@ public final class P2PHost: Sendable {
             state.listeners = channels
             state.boundAddresses = bound
         }
-        swarm.logger.info("listening on \(bound.map(\.description).joined(separator: ", ")) as \(peerID)")
+        if !bound.isEmpty {
+            swarm.logger.info("listening on \(bound.map(\.description).joined(separator: ", ")) as \(peerID)")
+        }
     }
 
     /// Stops listening and closes every connection (Yamux GoAway); streams fail with `.closed`.

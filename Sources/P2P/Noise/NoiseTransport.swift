@@ -52,9 +52,11 @@ public struct NoiseFrameDecoder {
     /// - Precondition: `key` is 32 bytes.
     public init(key: [UInt8]) { cipher = ChaChaPolyCipher(key: key, encrypts: false) }
 
-    /// Decrypts every complete frame of `incoming` (in place when `incoming`
-    /// is its storage's only owner) and hands each plaintext to `emit`, in
-    /// order. A trailing incomplete frame is kept for the next call.
+    /// Decrypts every complete frame of `incoming` and hands their
+    /// plaintexts to `emit`, in order: the frames that arrived whole in one
+    /// buffer are decrypted in one pass into one new buffer (headers and tags
+    /// dropped), so `emit` usually runs once per socket read. A trailing
+    /// incomplete frame is kept for the next call.
     /// - Throws: `.malformed` for a frame shorter than its tag,
     ///   `.decryptionFailed` when a frame does not authenticate; and what `emit` throws.
     public mutating func decrypt(_ incoming: ByteBuffer, allocator: ByteBufferAllocator,
@@ -80,10 +82,10 @@ public struct NoiseFrameDecoder {
                 return
             }
             partial = nil
-            try openFrames(&pending, emit: emit)
+            try openFrames(&pending, allocator: allocator, emit: emit)
         }
         guard input.readableBytes > 0 else { return }
-        try openFrames(&input, emit: emit)
+        try openFrames(&input, allocator: allocator, emit: emit)
         if input.readableBytes > 0 {
             var pending = allocator.buffer(capacity: 2 + NoiseTransport.maxFrameLength)
             pending.writeBuffer(&input)
@@ -91,47 +93,58 @@ public struct NoiseFrameDecoder {
         }
     }
 
-    /// Decrypts the complete frames at the front of `buffer` in place, emits
-    /// their plaintexts, and leaves an incomplete last frame in `buffer`.
-    private mutating func openFrames(_ buffer: inout ByteBuffer, emit: (ByteBuffer) throws -> Void) throws {
-        // Pass 1 decrypts in place; pass 2 slices. Slicing first would share the
-        // storage and make the in-place write copy it.
+    /// Decrypts the complete frames at the front of `buffer` into one new
+    /// buffer, emits it, and leaves an incomplete last frame in `buffer`.
+    /// Decrypting from the socket's buffer into a fresh one reads and writes
+    /// each byte once; decrypting in place would first copy the buffer, which
+    /// the channel still references while the read is delivered.
+    private mutating func openFrames(_ buffer: inout ByteBuffer, allocator: ByteBufferAllocator,
+                                     emit: (ByteBuffer) throws -> Void) throws {
+        let tagLength = NoiseTransport.tagLength
+        // Measure: complete frames and their plaintext total.
+        var frames = 0
+        var plaintext = 0
+        var consumed = 0
+        let available = buffer.readableBytes
+        let start = buffer.readerIndex
+        while available - consumed >= 2 {
+            let length = Int(buffer.getInteger(at: start + consumed, as: UInt16.self)!)
+            guard available - consumed - 2 >= length else { break }
+            guard length >= tagLength else {
+                throw P2PError(.malformed, "Noise frame of \(length) bytes is shorter than its tag")
+            }
+            frames += 1
+            plaintext += length - tagLength
+            consumed += 2 + length
+        }
+        guard frames > 0 else { return }
+        guard UInt64.max - nonce > UInt64(frames) else { throw P2PError(.limitExceeded, "Noise receive nonce exhausted") }
+        var output = allocator.buffer(capacity: plaintext)
         var nonce = self.nonce
         let cipher = self.cipher
-        let tagLength = NoiseTransport.tagLength
-        let consumed = try buffer.withUnsafeMutableReadableBytes { raw throws(P2PError) -> Int in
-            var offset = 0
-            while raw.count - offset >= 2 {
-                let length = Int(raw[offset]) << 8 | Int(raw[offset + 1])
-                guard raw.count - offset - 2 >= length else { break }
-                guard length >= tagLength else {
-                    throw P2PError(.malformed, "Noise frame of \(length) bytes is shorter than its tag")
+        _ = try buffer.withUnsafeReadableBytes { source throws(P2PError) in
+            try output.writeWithUnsafeMutableBytes(minimumWritableBytes: plaintext) { destination throws(P2PError) -> Int in
+                var offset = 0
+                var written = 0
+                while offset < consumed {
+                    let length = Int(source[offset]) << 8 | Int(source[offset + 1])
+                    let body = source.baseAddress! + offset + 2
+                    let plain = length - tagLength
+                    cipher.begin(counter: nonce)
+                    cipher.update(body, destination.baseAddress! + written, count: plain)
+                    guard cipher.finishOpen(tag: body + plain) else {
+                        throw P2PError(.decryptionFailed, "Noise transport frame \(nonce) does not authenticate")
+                    }
+                    nonce += 1
+                    written += plain
+                    offset += 2 + length
                 }
-                guard nonce < UInt64.max else { throw P2PError(.limitExceeded, "Noise receive nonce exhausted") }
-                let body = raw.baseAddress! + offset + 2
-                let plain = length - tagLength
-                cipher.begin(counter: nonce)
-                cipher.update(body, body, count: plain)
-                guard cipher.finishOpen(tag: body + plain) else {
-                    throw P2PError(.decryptionFailed, "Noise transport frame \(nonce) does not authenticate")
-                }
-                nonce += 1
-                offset += 2 + length
+                return written
             }
-            return offset
         }
         self.nonce = nonce
-        var offset = 0
-        let start = buffer.readerIndex
-        defer { buffer.moveReaderIndex(to: start + consumed) }
-        while offset < consumed {
-            let length = Int(buffer.getInteger(at: start + offset, as: UInt16.self)!)
-            let plain = length - tagLength
-            if plain > 0 {
-                try emit(buffer.getSlice(at: start + offset + 2, length: plain)!)
-            }
-            offset += 2 + length
-        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        if output.readableBytes > 0 { try emit(output) }
     }
 }
 

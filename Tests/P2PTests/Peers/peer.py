@@ -12,13 +12,17 @@
                                         <bytes> random bytes and reading them back;
                                         "ok echo <seconds> <sha256 of all sent> <sha256 of all received>"
         connect                         connect only; "ok connect"
+        send <bytes>                    one /bench/sink/1.0.0 stream carrying <bytes> bytes (the
+                                        sink answers with the count, 8 bytes big-endian);
+                                        "ok send <seconds> <MB/s>"
     options:
         --psk <64 hex digits>           py-libp2p's own private network layer (Salsa20, 8-byte nonce)
         --spec-pnet                     with --psk: the spec's layer instead (XSalsa20, 24-byte nonce),
                                         as go-libp2p and tau speak it
         --seed <64 hex digits>          Ed25519 identity seed
 
-Every listener registers /echo/1.0.0 (echoes until EOF) besides py-libp2p's defaults.
+Every listener registers /echo/1.0.0 (echoes until EOF) and /bench/sink/1.0.0 (reads to
+the end, answers with the count) besides py-libp2p's defaults.
 Results go to stdout, one line each; diagnostics to stderr. Exit status 0 unless the
 scenario failed.
 """
@@ -48,6 +52,7 @@ from libp2p.security.pnet.psk_conn import PskConn
 import libp2p.network.swarm as swarm_module
 
 ECHO = TProtocol("/echo/1.0.0")
+SINK = TProtocol("/bench/sink/1.0.0")
 IDENTIFY = TProtocol("/ipfs/id/1.0.0")
 
 
@@ -141,6 +146,20 @@ async def echo_handler(stream):
     await stream.close()
 
 
+async def sink_handler(stream):
+    count = 0
+    try:
+        while True:
+            data = await stream.read(1 << 20)
+            if not data:
+                break
+            count += len(data)
+    except StreamEOF:
+        pass
+    await stream.write(count.to_bytes(8, "big"))
+    await stream.close()
+
+
 async def read_until_eof(stream, limit):
     chunks = []
     total = 0
@@ -214,12 +233,35 @@ async def scenario(host, target, name, args):
         digest_sent = hashlib.sha256(b"".join(sent)).hexdigest()
         digest_received = hashlib.sha256(b"".join(received)).hexdigest()
         return "ok echo %.3f %s %s" % (elapsed, digest_sent, digest_received)
+    if name == "send":
+        size = int(args[0])
+        await host.connect(info)
+        stream = await host.new_stream(info.peer_id, [SINK])
+        chunk = os.urandom(1 << 20)
+        started = time.monotonic()
+        sent = 0
+        while sent < size:
+            piece = min(len(chunk), size - sent)
+            await stream.write(chunk if piece == len(chunk) else chunk[:piece])
+            sent += piece
+        await stream.close()
+        answer = b""
+        while len(answer) < 8:
+            data = await stream.read(8 - len(answer))
+            if not data:
+                break
+            answer += data
+        elapsed = time.monotonic() - started
+        if int.from_bytes(answer, "big") != size:
+            raise ValueError("the sink counted %r" % answer)
+        return "ok send %.3f %.1f MB/s" % (elapsed, size / elapsed / 1e6)
     raise ValueError("unknown scenario " + name)
 
 
 async def listen(options):
     host = make_host(options)
     host.set_stream_handler(ECHO, echo_handler)
+    host.set_stream_handler(SINK, sink_handler)
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         address = [a for a in host.get_addrs() if "/tcp/" in str(a)][0]
         emit("ready %s" % address)
