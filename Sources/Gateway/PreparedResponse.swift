@@ -1,0 +1,138 @@
+import NIOCore
+import NIOHTTP1
+
+/// A response's status and header fields, before serialization.
+struct ResponseMeta: Sendable {
+    var status: HTTPResponseStatus
+    var contentType: String?
+    var etag: String?
+    var cacheControl: String?
+    /// Other fields, in order; `repeatOnNotModified` ones also go into a 304
+    /// (RFC 9110 §15.4.5: what a 200 would carry for caches).
+    var fields: [(name: StaticString, value: String, repeatOnNotModified: Bool)] = []
+
+    init(status: HTTPResponseStatus, contentType: String? = nil, etag: String? = nil, cacheControl: String? = nil) {
+        self.status = status
+        self.contentType = contentType
+        self.etag = etag
+        self.cacheControl = cacheControl
+    }
+
+    mutating func add(_ name: StaticString, _ value: String, repeatOnNotModified: Bool = false) {
+        fields.append((name, value, repeatOnNotModified))
+    }
+
+    /// Every field but `Content-Length`, `Content-Range` and `Transfer-Encoding`.
+    func commonFields() -> ByteBuffer {
+        var writer = HeaderWriter(status: nil)
+        if let contentType { writer.add("Content-Type", contentType) }
+        if let etag { writer.add("ETag", etag) }
+        if let cacheControl { writer.add("Cache-Control", cacheControl) }
+        for field in fields { writer.add(field.name, field.value) }
+        return writer.buffer
+    }
+
+    /// The head of a 200/206/… with `fields` and a body of `length` bytes
+    /// (nil: none announced, for a chunked or close-delimited body).
+    func head(status: HTTPResponseStatus? = nil, fields: ByteBuffer? = nil, contentLength: UInt64?,
+              contentRange: String? = nil, chunked: Bool = false) -> ByteBuffer {
+        var writer = HeaderWriter(status: status ?? self.status)
+        writer.append(fields ?? commonFields())
+        if let contentRange { writer.add("Content-Range", contentRange) }
+        if let contentLength { writer.add("Content-Length", contentLength) }
+        if chunked { writer.add("Transfer-Encoding", "chunked") }
+        return writer.buffer
+    }
+
+    /// The head of the 304 that answers a matching `If-None-Match`.
+    func notModifiedHead() -> ByteBuffer {
+        var writer = HeaderWriter(status: .notModified)
+        if let etag { writer.add("ETag", etag) }
+        if let cacheControl { writer.add("Cache-Control", cacheControl) }
+        for field in fields where field.repeatOnNotModified { writer.add(field.name, field.value) }
+        return writer.buffer
+    }
+}
+
+/// A whole response in memory: written as is, or as its 206, 304 or 416
+/// form, without touching blocks. Small files, listings and redirects are
+/// cached in this form in the content cache (a derived value), so a warm
+/// request costs a cache probe and one gathering write.
+final class PreparedResponse: Sendable {
+    let status: HTTPResponseStatus
+    /// Fields shared by every form (no Content-Length).
+    let fields: ByteBuffer
+    /// Status line, fields and Content-Length of the full response.
+    let head: ByteBuffer
+    let body: ByteBuffer
+    let etag: String?
+    let notModifiedHead: ByteBuffer?
+    /// Whether a `Range` request gets a 206 (files and raw blocks with status 200).
+    let supportsRanges: Bool
+
+    init(meta: ResponseMeta, body: ByteBuffer, supportsRanges: Bool) {
+        status = meta.status
+        fields = meta.commonFields()
+        head = meta.head(fields: fields, contentLength: UInt64(body.readableBytes))
+        self.body = body
+        etag = meta.etag
+        notModifiedHead = meta.etag == nil ? nil : meta.notModifiedHead()
+        self.supportsRanges = supportsRanges && meta.status == .ok
+    }
+
+    /// A response that is only a head: a 304 or a 416.
+    init(head: ByteBuffer, status: HTTPResponseStatus) {
+        self.status = status
+        fields = ByteBuffer()
+        self.head = head
+        body = ByteBuffer()
+        etag = nil
+        notModifiedHead = nil
+        supportsRanges = false
+    }
+
+    /// Bytes held, for the cache's budget.
+    var cost: Int {
+        fields.capacity + head.capacity + body.capacity + (notModifiedHead?.capacity ?? 0) + 256
+    }
+
+    /// What to write for a request with these conditional and range headers.
+    func form(for head: HTTPRequestHead) -> (head: ByteBuffer, body: ByteBuffer?, status: HTTPResponseStatus) {
+        let sendsBody = head.method != .head
+        if let etag, let notModifiedHead, let condition = head.ifNoneMatch, EntityTag.noneMatchHits(condition, etag) {
+            return (notModifiedHead, nil, .notModified)
+        }
+        guard supportsRanges, head.range != nil, EntityTag.ifRangeHolds(head.ifRange, etag ?? "W/") else {
+            return (self.head, sendsBody ? body : nil, status)
+        }
+        let size = UInt64(body.readableBytes)
+        switch RangeRequest(header: head.range, size: size) {
+        case .whole:
+            return (self.head, sendsBody ? body : nil, status)
+        case .partial(let range):
+            var writer = HeaderWriter(status: .partialContent)
+            writer.append(fields)
+            writer.add("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(size)")
+            writer.add("Content-Length", range.count)
+            let slice = body.getSlice(at: body.readerIndex + Int(range.lowerBound), length: range.count)
+            return (writer.buffer, sendsBody ? slice : nil, .partialContent)
+        case .unsatisfiable:
+            return (Self.unsatisfiableHead(size: size), nil, .rangeNotSatisfiable)
+        }
+    }
+
+    static func unsatisfiableHead(size: UInt64) -> ByteBuffer {
+        var writer = HeaderWriter(status: .rangeNotSatisfiable)
+        writer.add("Content-Range", "bytes */\(size)")
+        writer.add("Content-Length", 0)
+        return writer.buffer
+    }
+
+    /// A short plain-text response (errors, and 412 for only-if-cached).
+    static func text(_ status: HTTPResponseStatus, _ message: String,
+                     fields: [(name: StaticString, value: String)] = []) -> PreparedResponse {
+        var meta = ResponseMeta(status: status, contentType: "text/plain; charset=utf-8")
+        for field in fields { meta.add(field.name, field.value) }
+        return PreparedResponse(meta: meta, body: ByteBuffer(string: message + "\n"), supportsRanges: false)
+    }
+}
