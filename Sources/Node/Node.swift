@@ -1,11 +1,14 @@
 import Blocks
+import ContentCache
 import Foundation
+import Gateway
 import Logging
 import Metrics
 import Multiformats
 import P2P
 import Repo
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// A running tau node: the repo, the admin API (with /metrics) and the
@@ -71,12 +74,10 @@ public final class TauNode: Sendable {
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         NodeMetrics.bootstrap()
         let token = try Self.adminToken(repo: options.repoPath)
-        let admin = AdminService(node: self, token: token)
-        let stats = StatsService(repo: repo, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: stats)]
-        if let host { services.append(.init(service: SwarmService(host: host, logger: logger))) }
-        // The admin API comes last: it announces the node ready once the others started.
-        services.append(.init(service: admin))
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: StatsService(repo: repo, logger: logger)),
+            .init(service: NodeService(node: self, token: token)),
+        ]
         let group = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: signals, logger: logger))
@@ -115,29 +116,102 @@ extension String {
     }
 }
 
-/// The admin API as a service: serves until shutdown, then drains commands.
-struct AdminService: Service {
+/// The node's network-facing parts, started in order (gateway, swarm, admin
+/// API — which announces the node) and stopped in reverse on graceful
+/// shutdown, so that no command or request runs against a half-stopped node.
+struct NodeService: Service {
     let node: TauNode
     let token: String
 
     func run() async throws {
-        let address = try HostPort(node.options.configuration.admin.listen, field: "admin.listen")
+        let configuration = node.options.configuration
+        let repoPath = node.options.repoPath
+        var gateway: (server: GatewayServer, address: HostPort)?
+        if configuration.gateway.enabled {
+            let address = try HostPort(configuration.gateway.listen, field: "gateway.listen")
+            let cache = ContentCache(byteBudget: try configuration.cacheBytes())
+            let blocks = BlockService(cache: cache, local: node.repo.blocks)
+            let server = GatewayServer(
+                configuration: GatewayConfiguration(host: address.host, port: address.port),
+                blocks: blocks, cache: cache, sites: RepoSiteResolver(repo: node.repo), logger: node.logger)
+            let bound = try await server.start()
+            let hostPort = HostPort(host: address.host, port: bound.port ?? address.port)
+            try (hostPort.description + "\n").write(toFile: repoPath + "/gateway", atomically: true, encoding: .utf8)
+            node.logger.info("gateway listening", metadata: ["address": "\(hostPort)"])
+            gateway = (server, hostPort)
+        }
+        if let host = node.host {
+            try await host.start()
+            for address in host.addresses {
+                node.logger.info("swarm listening", metadata: ["address": "\(address.withPeerID(host.peerID))"])
+            }
+        }
+        let address = try HostPort(configuration.admin.listen, field: "admin.listen")
         let routes = AdminServer.Routes(
             repo: node.repo, token: token,
             metrics: { NodeMetrics.exposition() },
-            identity: { Array("{}".utf8) },
+            identity: { [node] in Self.identityJSON(node) },
             runCommand: node.options.runCommand, host: node.host)
-        let server = AdminServer(address: address, routes: routes, logger: node.logger)
-        let bound = try server.start()
-        let apiFile = node.options.repoPath + "/" + AdminClient.apiFileName
+        let admin = AdminServer(address: address, routes: routes, logger: node.logger)
+        let bound = try admin.start()
+        let apiFile = repoPath + "/" + AdminClient.apiFileName
         try (bound.description + "\n").write(toFile: apiFile, atomically: true, encoding: .utf8)
         node.logger.info("admin API listening", metadata: ["address": "\(bound)"])
         node.options.onReady(TauNode.ReadyInfo(
-            admin: bound, gateway: nil,
+            admin: bound, gateway: gateway?.address,
             swarm: node.host.map { host in host.addresses.map { $0.withPeerID(host.peerID) } } ?? []))
+
         try? await gracefulShutdown()
+
         try? FileManager.default.removeItem(atPath: apiFile)
-        server.shutdown()
+        admin.shutdown()
+        if let host = node.host { await host.shutdown() }
+        if let gateway {
+            try? FileManager.default.removeItem(atPath: repoPath + "/gateway")
+            try await gateway.server.shutdown()
+        }
+    }
+}
+
+extension NodeService {
+    /// `/api/v0/id`: the peer ID and addresses, as `tau id` prints them.
+    static func identityJSON(_ node: TauNode) -> [UInt8] {
+        struct Identity: Encodable {
+            let ID: String?
+            let Addresses: [String]
+            let Protocols: [String]
+        }
+        let host = node.host
+        let identity = Identity(
+            ID: host?.peerID.description,
+            Addresses: host.map { host in host.addresses.map { $0.withPeerID(host.peerID).description } } ?? [],
+            Protocols: host?.protocols.sorted() ?? [])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(identity)) ?? Data("{}".utf8))
+    }
+}
+
+/// Sites from the repo's registry, re-read when `Repo.sitesGeneration` moves
+/// (a publish or rollback through this process), so a switch is atomic: a
+/// request gets the whole old site or the whole new one.
+final class RepoSiteResolver: SiteResolver {
+    let repo: Repo
+    private let snapshot = Mutex<(generation: Int, sites: [String: Site])>((-1, [:]))
+
+    init(repo: Repo) { self.repo = repo }
+
+    func site(forHost host: String) -> Site? {
+        let generation = repo.sitesGeneration
+        if let current = snapshot.withLock({ $0.generation == generation ? $0.sites : nil }) {
+            return current[host]
+        }
+        var sites: [String: Site] = [:]
+        for record in (try? repo.sites()) ?? [] {
+            sites[record.domain] = Site(root: record.current.root, spa: record.current.spa)
+        }
+        snapshot.withLock { $0 = (generation, sites) }
+        return sites[host]
     }
 }
 

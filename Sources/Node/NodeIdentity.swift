@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import P2P
-import ServiceLifecycle
 
 /// The node's libp2p identity and swarm key files in the repo.
 public enum NodeIdentity {
@@ -24,20 +23,5 @@ public enum NodeIdentity {
         let path = repo + "/" + swarmKeyFileName
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         return try SwarmKey.load(from: path)
-    }
-}
-
-/// The libp2p host as a service: listens on the configured addresses until shutdown.
-struct SwarmService: Service {
-    let host: P2PHost
-    let logger: Logger
-
-    func run() async throws {
-        try await host.start()
-        for address in host.addresses {
-            logger.info("swarm listening", metadata: ["address": "\(address.withPeerID(host.peerID))"])
-        }
-        try? await gracefulShutdown()
-        await host.shutdown()
     }
 }
