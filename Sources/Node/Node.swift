@@ -137,7 +137,6 @@ struct NodeService: Service {
             let bound = try await server.start()
             let hostPort = HostPort(host: address.host, port: bound.port ?? address.port)
             try (hostPort.description + "\n").write(toFile: repoPath + "/gateway", atomically: true, encoding: .utf8)
-            node.logger.info("gateway listening", metadata: ["address": "\(hostPort)"])
             gateway = (server, hostPort)
         }
         if let host = node.host {
