@@ -128,8 +128,10 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible {
 
     /// The longest binary multiaddr accepted.
     public static let maxBinaryLength = 1024
-    /// The longest text multiaddr accepted.
-    public static let maxTextLength = 2048
+    /// The longest text multiaddr accepted: room for the text of any binary
+    /// multiaddr within `maxBinaryLength` (a component's text is at most six
+    /// times its binary size: `/p2p-circuit` for `a2 02`).
+    public static let maxTextLength = 8192
     /// The longest DNS name accepted in a dns, dns4, dns6 or dnsaddr component.
     public static let maxNameLength = 255
 

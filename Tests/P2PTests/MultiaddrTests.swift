@@ -53,7 +53,7 @@ struct MultiaddrTests {
         #expect(hex(try Multiaddr("/ip4/127.0.0.1/tcp/4001").bytes) == "047f000001060fa1")
     }
 
-    @Test func malformed() {
+    @Test func malformed() throws {
         let bad = [
             "", "/", "//", "ip4/1.2.3.4", "/ip4", "/ip4/", "/ip4/1.2.3", "/ip4/1.2.3.4.5", "/ip4/256.1.1.1",
             "/ip4/01.2.3.4", "/ip4/1.2.3.-4", "/ip4/ 1.2.3.4", "/ip6/1.2.3.4", "/ip6/:::", "/ip6/1::2::3",
@@ -73,6 +73,10 @@ struct MultiaddrTests {
             #expect(throws: P2PError.self, "\(hex(input))") { try Multiaddr(bytes: input) }
         }
         #expect(throws: P2PError.limitExceeded) { try Multiaddr(String(repeating: "/tcp/1", count: 400)) }
+        #expect(throws: P2PError.limitExceeded) { try Multiaddr(String(repeating: "/p2p-circuit", count: 700)) }
+        // The text of the longest binary form parses (found by FuzzMultiaddr: 1024 bytes of /p2p-circuit print as 6144 characters).
+        let circuits = try Multiaddr(bytes: Array(repeating: [0xa2, 0x02] as [UInt8], count: 512).flatMap { $0 })
+        #expect(try Multiaddr(circuits.description) == circuits)
     }
 
     @Test func dialTargetsAndPeerIDs() throws {

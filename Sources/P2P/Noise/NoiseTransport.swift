@@ -87,7 +87,9 @@ public struct NoiseFrameDecoder {
         guard input.readableBytes > 0 else { return }
         try openFrames(&input, allocator: allocator, emit: emit)
         if input.readableBytes > 0 {
-            var pending = allocator.buffer(capacity: 2 + NoiseTransport.maxFrameLength)
+            // Room for exactly the frame being cut (its length is known once 2 bytes are in).
+            let frame = input.getInteger(at: input.readerIndex, as: UInt16.self).map { 2 + Int($0) } ?? 2
+            var pending = allocator.buffer(capacity: max(frame, input.readableBytes))
             pending.writeBuffer(&input)
             partial = pending
         }
