@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ContentCache", targets: ["ContentCache"]),
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "Bitswap", targets: ["Bitswap"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -63,6 +64,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .target(name: "Bitswap", dependencies: [
+            "Multiformats", "Blocks", "P2P", "UnixFS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [
             "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache",
@@ -75,7 +83,7 @@ let package = Package(
 
         // Layer 5: the node (config, service wiring, lifecycle, admin API).
         .target(name: "Node", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P",
+            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P", "Bitswap",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -110,6 +118,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], exclude: ["Peers"]),
+        .testTarget(name: "BitswapTests", dependencies: [
+            "Bitswap", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
