@@ -68,3 +68,20 @@ package.targets.append(.executableTarget(
     ],
     path: "Sources/tau-bench-p2p"
 ))
+
+// HTTP gateway against nginx: tau-bench-gateway hosts the Gateway over a
+// memory block store for scripts/gateway-vs-nginx.sh. Its own block so it can
+// be read and removed on its own.
+package.dependencies.append(.package(url: "https://github.com/apple/swift-log", from: "1.16.2"))
+package.targets.append(.executableTarget(
+    name: "tau-bench-gateway",
+    dependencies: [
+        .product(name: "Gateway", package: "tau"),
+        .product(name: "ContentCache", package: "tau"),
+        .product(name: "Blocks", package: "tau"),
+        .product(name: "UnixFS", package: "tau"),
+        .product(name: "Multiformats", package: "tau"),
+        .product(name: "Logging", package: "swift-log"),
+    ],
+    path: "Sources/tau-bench-gateway"
+))

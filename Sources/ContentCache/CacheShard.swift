@@ -99,13 +99,17 @@ struct CacheShard: Sendable {
         var cost: Int
         var frequency: UInt8
         var inMain: Bool
+
+        static let vacant = Slot(key: CacheKey(kind: .block, bytes: []), value: .bytes([]), cost: 0, frequency: 0, inMain: false)
     }
 
     let capacity: Int
     let smallCapacity: Int
 
     private var index: [CacheKey: Int] = [:]
-    private var slots: [Slot?] = []
+    /// Entries by position; a free position holds `Slot.vacant` (not optional,
+    /// so that a hit reads and bumps one field in place rather than copying the slot).
+    private var slots: [Slot] = []
     private var freeSlots: [Int] = []
     private var small = RingQueue<Int>()
     private var main = RingQueue<Int>()
@@ -137,8 +141,8 @@ struct CacheShard: Sendable {
             return nil
         }
         hits[key.kind] += 1
-        slots[position]!.frequency = min(slots[position]!.frequency + 1, 3)
-        return slots[position]!.value
+        if slots[position].frequency < 3 { slots[position].frequency += 1 }
+        return slots[position].value
     }
 
     /// Whether `key` is present, without counting a hit or touching its frequency.
@@ -151,10 +155,10 @@ struct CacheShard: Sendable {
         var change = ShardChange()
         guard cost <= capacity else { return change }
         if let position = index[key] {
-            let old = slots[position]!.cost
-            slots[position]!.value = value
-            slots[position]!.cost = cost
-            if slots[position]!.inMain { mainBytes += cost - old } else { smallBytes += cost - old }
+            let old = slots[position].cost
+            slots[position].value = value
+            slots[position].cost = cost
+            if slots[position].inMain { mainBytes += cost - old } else { smallBytes += cost - old }
             bytes[key.kind] += cost - old
             change.bytes[key.kind] += cost - old
         } else {
@@ -224,15 +228,15 @@ struct CacheShard: Sendable {
     /// hit since it came in, else dropped and remembered in the ghost queue.
     private mutating func evictFromSmall(into change: inout ShardChange) {
         guard let position = small.popFront() else { return }
-        let slot = slots[position]!
-        smallBytes -= slot.cost
-        if slot.frequency > 0 {
-            slots[position]!.frequency = 0
-            slots[position]!.inMain = true
+        let cost = slots[position].cost
+        smallBytes -= cost
+        if slots[position].frequency > 0 {
+            slots[position].frequency = 0
+            slots[position].inMain = true
             main.pushBack(position)
-            mainBytes += slot.cost
+            mainBytes += cost
         } else {
-            remember(slot.key.hash, cost: slot.cost)
+            remember(slots[position].key.hash, cost: cost)
             drop(position, into: &change)
         }
     }
@@ -241,20 +245,20 @@ struct CacheShard: Sendable {
     /// step lower, when it was hit; dropped otherwise.
     private mutating func evictFromMain(into change: inout ShardChange) {
         guard let position = main.popFront() else { return }
-        let frequency = slots[position]!.frequency
+        let frequency = slots[position].frequency
         if frequency > 0 {
-            slots[position]!.frequency = frequency - 1
+            slots[position].frequency = frequency - 1
             main.pushBack(position)
         } else {
-            mainBytes -= slots[position]!.cost
+            mainBytes -= slots[position].cost
             drop(position, into: &change)
         }
     }
 
     private mutating func drop(_ position: Int, into change: inout ShardChange) {
-        let slot = slots[position]!
+        let slot = slots[position]
         index[slot.key] = nil
-        slots[position] = nil
+        slots[position] = .vacant
         freeSlots.append(position)
         let kind = slot.key.kind
         bytes[kind] -= slot.cost

@@ -35,6 +35,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case close
     }
 
+    /// Where the segment pump is: the next file offset to write and the end.
+    private struct SegmentPump {
+        let segments: FileSegments
+        var next: UInt64
+        let end: UInt64
+    }
+
     /// The request being answered.
     private struct Exchange {
         let id: Int
@@ -61,6 +68,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var flushNeeded = false
     private var processing = false
     private var writableWaiter: EventLoopPromise<Void>?
+    /// A large file's body being written from its cached segments.
+    private var pump: SegmentPump?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
@@ -127,6 +136,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             waiter.succeed(())
         }
         rearmTimer()
+        if writable, pump != nil { runPump() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -142,6 +152,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         timer = nil
         if let exchange, exchange.headSent { record(exchange) }
         exchange = nil
+        pump = nil
         pending = nil
         services.metrics.connections.record(-1)
         context.fireChannelInactive()
@@ -211,8 +222,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if !head.acceptsExplicitFormat, head.serviceWorker == nil,
            let prepared = services.cache.derivedValue(forKey: GatewayRequest.preparedKey(site: site, target: head.target))
                as? PreparedResponse {
-            write(prepared)
-            finishExchange()
+            respond(with: prepared)
             return
         }
 
@@ -269,22 +279,73 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
-    /// Writes a whole response (or its 206/304/416 form) for the current exchange.
-    private func write(_ prepared: PreparedResponse) {
+    /// Answers the current exchange with a prepared response (or its
+    /// 206/304/416 form): an inline body goes out at once; a large file's is
+    /// pumped from its segments.
+    private func respond(with prepared: PreparedResponse) {
         guard var current = exchange else { return }
         let form = prepared.form(for: current.head)
         current.status = form.status.code
         current.headSent = true
+        current.framing = .contentLength
         exchange = current
         writeOut(form.head)
         writeOut(dates.tail(persistence(current)))
-        if let body = form.body, body.readableBytes > 0 { writeOut(body) }
+        switch form.body {
+        case .buffer(let body)?:
+            writeOut(body)
+        case .segments(let segments, let range)?:
+            pump = SegmentPump(segments: segments, next: range.lowerBound, end: range.upperBound)
+            runPump()
+            return
+        case nil:
+            break
+        }
+        finishExchange()
+    }
+
+    /// Writes cached segments until the body is done, the socket is full
+    /// (then again when it drains) or a segment is missing (then a responder
+    /// task streams the rest, filling the cache as it goes).
+    private func runPump() {
+        guard var current = pump, let context else { return }
+        pump = nil
+        defer { context.flush() }
+        let segmentSize = UInt64(current.segments.segmentSize)
+        while current.next < current.end {
+            guard context.channel.isWritable else {
+                pump = current
+                state.writabilityChanged(writable: false, now: .now())
+                rearmTimer()
+                return
+            }
+            let index = Int(current.next / segmentSize)
+            let covered = current.segments.range(of: index)
+            guard let segment = services.cache.derivedValue(forKey: current.segments.key(index)) as? ByteBuffer,
+                  segment.readableBytes == covered.count else {
+                handOff(current)
+                return
+            }
+            let upper = min(current.end, covered.upperBound)
+            let piece = segment.getSlice(at: segment.readerIndex + Int(current.next - covered.lowerBound),
+                                         length: Int(upper - current.next))!
+            writeOut(piece)
+            current.next = upper
+        }
+        finishExchange()
+    }
+
+    /// Streams the rest of a pumped body from a responder task.
+    private func handOff(_ pumped: SegmentPump) {
+        guard let current = exchange, let context else { return }
+        let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: current.id)
+        let responder = services.responder
+        task = Task { await responder.stream(pumped.segments, range: pumped.next..<pumped.end, sink: sink) }
     }
 
     private func finish(with error: GatewayError) {
         if error.closesConnection { exchange?.keepAlive = false }
-        write(PreparedResponse.text(error.status, error.message, fields: error.extraFields))
-        finishExchange()
+        respond(with: PreparedResponse.text(error.status, error.message, fields: error.extraFields))
     }
 
     /// The current response is fully handed to the channel: record it, then
@@ -331,8 +392,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func sinkSend(_ prepared: PreparedResponse, exchangeID id: Int) {
         guard isCurrent(id) else { return }
-        write(prepared)
-        finishExchange()
+        respond(with: prepared)
     }
 
     func sinkFail(_ error: GatewayError, exchangeID id: Int) {
@@ -396,6 +456,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard isCurrent(id), let current = exchange else { return }
         record(current)
         exchange = nil
+        pump = nil
         task = nil
         close()
     }
@@ -438,6 +499,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             services.logger.debug("gateway connection timed out")
             if let exchange { record(exchange) }
             exchange = nil
+            pump = nil
             task?.cancel()
             task = nil
             state.closed()

@@ -211,7 +211,12 @@ final class GatewayResponder: Sendable {
             try await reader.read(node) { body.writeBytes($0) }
             respond(meta, body: body, supportsRanges: true, cacheKey: cacheKey, sink)
         } else {
-            try await streamFile(node, meta: meta, request, sink)
+            // The connection writes the body from the file's cached segments,
+            // calling `stream` for the ones not there yet.
+            let segments = FileSegments(file: cid, size: size, segmentSize: limits.streamChunkSize)
+            let prepared = PreparedResponse(meta: meta, segments: segments)
+            if let cacheKey { cache.insertDerivedValue(prepared, forKey: cacheKey, cost: prepared.cost) }
+            sink.send(prepared)
         }
     }
 
@@ -222,45 +227,20 @@ final class GatewayResponder: Sendable {
         return MediaTypes.sniff(prefix)
     }
 
-    /// Streams a file too large to hold as a ready response: 304, 416, 206 or 200.
-    private func streamFile(_ node: UnixFSNode, meta: ResponseMeta, _ request: GatewayRequest, _ sink: ResponseSink) async throws {
-        let head = request.head
-        if let etag = meta.etag, let condition = head.ifNoneMatch, EntityTag.noneMatchHits(condition, etag) {
-            sink.send(PreparedResponse(head: meta.notModifiedHead(), status: .notModified))
-            return
-        }
-        let size = node.size
-        var range = 0..<size
-        var status = meta.status
-        var contentRange: String?
-        if meta.status == .ok, EntityTag.ifRangeHolds(head.ifRange, meta.etag ?? "W/") {
-            switch RangeRequest(header: head.range, size: size) {
-            case .whole:
-                break
-            case .partial(let selected):
-                range = selected.lowerBound..<(selected.upperBound + 1)
-                status = .partialContent
-                contentRange = "bytes \(selected.lowerBound)-\(selected.upperBound)/\(size)"
-            case .unsatisfiable:
-                sink.send(PreparedResponse(head: PreparedResponse.unsatisfiableHead(size: size), status: .rangeNotSatisfiable))
-                return
-            }
-        }
-        try await sink.begin(head: meta.head(status: status, contentLength: nil, contentRange: contentRange),
-                             status: status, contentLength: UInt64(range.count))
-        guard !request.isHead else {
-            sink.end()
-            return
-        }
-        let chunker = BodyChunker(sink: sink, chunkSize: limits.streamChunkSize)
+    /// Streams `range` of a file whose response head went out already,
+    /// caching each whole segment it reads. A block found missing cuts the
+    /// connection: the client sees a body shorter than its Content-Length.
+    func stream(_ segments: FileSegments, range: Range<UInt64>, sink: ResponseSink) async {
+        let writer = SegmentWriter(segments: segments, start: range.lowerBound, sink: sink, cache: cache)
         do {
-            try await reader.read(node, range: range) { try await chunker.append($0) }
-            try await chunker.flush()
+            let node = try await reader.node(segments.file)
+            try await reader.read(node, range: range) { try await writer.append($0) }
+            try await writer.finish()
             sink.end()
         } catch {
             // Whatever was read goes out first: the client sees how far the file got.
-            try? await chunker.flush()
-            logger.debug("gateway file stream cut", metadata: ["cid": "\(node.cid)", "error": "\(error)"])
+            try? await writer.finish()
+            logger.debug("gateway file stream cut", metadata: ["cid": "\(segments.file)", "error": "\(error)"])
             sink.abort()
         }
     }
@@ -640,6 +620,57 @@ final class BodyChunker {
         let full = chunk
         chunk = ByteBufferAllocator().buffer(capacity: chunkSize)
         try await sink.write(full)
+    }
+}
+
+/// Cuts a file's bytes, arriving in order from `start`, at segment
+/// boundaries; writes each piece through the sink and caches the whole
+/// segments (a piece that starts mid-segment, at a range's start, is not).
+final class SegmentWriter {
+    private let segments: FileSegments
+    private let sink: ResponseSink
+    private let cache: ContentCache
+    private var buffer: ByteBuffer
+    /// File offset of the buffer's first byte, and of the next byte.
+    private var bufferStart: UInt64
+    private var offset: UInt64
+
+    init(segments: FileSegments, start: UInt64, sink: ResponseSink, cache: ContentCache) {
+        self.segments = segments
+        self.sink = sink
+        self.cache = cache
+        buffer = ByteBufferAllocator().buffer(capacity: segments.segmentSize)
+        bufferStart = start
+        offset = start
+    }
+
+    func append(_ bytes: ArraySlice<UInt8>) async throws {
+        var rest = bytes
+        let segmentSize = UInt64(segments.segmentSize)
+        while !rest.isEmpty {
+            let segmentEnd = min((offset / segmentSize + 1) * segmentSize, segments.size)
+            let count = min(rest.count, Int(segmentEnd - offset))
+            buffer.writeBytes(rest.prefix(count))
+            rest = rest.dropFirst(count)
+            offset += UInt64(count)
+            if offset == segmentEnd { try await emit() }
+        }
+    }
+
+    /// Sends what is buffered (the end of a range that stops mid-segment).
+    func finish() async throws {
+        if buffer.readableBytes > 0 { try await emit() }
+    }
+
+    private func emit() async throws {
+        let piece = buffer
+        let index = Int(bufferStart / UInt64(segments.segmentSize))
+        if segments.range(of: index) == bufferStart..<offset {
+            cache.insertDerivedValue(piece, forKey: segments.key(index), cost: piece.capacity)
+        }
+        buffer = ByteBufferAllocator().buffer(capacity: segments.segmentSize)
+        bufferStart = offset
+        try await sink.write(piece)
     }
 }
 

@@ -218,7 +218,10 @@ import UnixFS
         #expect(notCached.status == 404)
     }
 
-    @Test func aLargeFileIsStreamedWhole() async throws {
+    /// A file above the ready-response limit is written from 100,000-byte
+    /// segments: read through the block service (and cached) the first time,
+    /// from the cache after, and a mix of both when only some are cached.
+    @Test func aLargeFileIsStreamedFromSegments() async throws {
         var generator = SeededBytes(seed: 42)
         let content = generator.bytes(5 << 20 + 12345)
         var dag = DAGBuilder()
@@ -227,11 +230,27 @@ import UnixFS
         try await store.put(dag.blocks)
         let gateway = try await TestGateway.start(store: store, limits: .init(streamChunkSize: 100_000))
         defer { Task { try await gateway.stop() } }
-        let response = try await gateway.request("/ipfs/\(file.cid)")
-        #expect(response.status == 200)
-        #expect(response["Content-Length"] == "\(content.count)")
-        #expect(response.body == content)
-        let range = try await gateway.request("/ipfs/\(file.cid)", headers: [("Range", "bytes=262000-1300000")])
-        #expect(range.status == 206 && range.body == Array(content[262000...1300000]))
+        let path = "/ipfs/\(file.cid)"
+        func expectRange(_ header: String, _ range: ClosedRange<Int>) async throws {
+            let response = try await gateway.request(path, headers: [("Range", header)])
+            #expect(response.status == 206 && response.body == Array(content[range]), "\(header)")
+        }
+        // Segments 3-5 only, then a range that starts in them and runs past.
+        try await expectRange("bytes=300000-599999", 300_000...599_999)
+        let segmentsBefore = gateway.cache.statistics.derived.entries
+        try await expectRange("bytes=300000-", 300_000...(content.count - 1))
+        #expect(gateway.cache.statistics.derived.entries > segmentsBefore)
+        for _ in 0..<2 {
+            let response = try await gateway.request(path)
+            #expect(response.status == 200)
+            #expect(response["Content-Length"] == "\(content.count)")
+            #expect(response.body == content)
+        }
+        try await expectRange("bytes=262000-1300000", 262_000...1_300_000)
+        try await expectRange("bytes=-10", (content.count - 10)...(content.count - 1))
+        let head = try await gateway.request(path, method: "HEAD")
+        #expect(head.status == 200 && head["Content-Length"] == "\(content.count)" && head.body.isEmpty)
+        let notModified = try await gateway.request(path, headers: [("If-None-Match", "\"\(file.cid)\"")])
+        #expect(notModified.status == 304)
     }
 }
