@@ -89,7 +89,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        services.metrics.connections.record(1)
+        services.metrics.connectionsChanged(by: 1)
         rearmTimer()
     }
 
@@ -154,7 +154,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         exchange = nil
         pump = nil
         pending = nil
-        services.metrics.connections.record(-1)
+        services.metrics.connectionsChanged(by: -1)
         context.fireChannelInactive()
     }
 

@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// The gateway's swift-metrics instruments, made once per server:
 ///
@@ -11,7 +12,8 @@ final class GatewayMetrics: Sendable {
     private let requestsByClass: [Counter]
     let sentBytes: Counter
     let duration: Timer
-    let connections: Gauge
+    private let connections: Gauge
+    private let openConnections = Atomic<Int>(0)
     let refusedConnections: Counter
 
     init(factory: any MetricsFactory) {
@@ -22,6 +24,11 @@ final class GatewayMetrics: Sendable {
         duration = Timer(label: "tau_gateway_request_duration_seconds", factory: factory)
         connections = Gauge(label: "tau_gateway_connections", factory: factory)
         refusedConnections = Counter(label: "tau_gateway_connections_refused_total", factory: factory)
+    }
+
+    /// A connection opened (+1) or closed (-1).
+    func connectionsChanged(by delta: Int) {
+        connections.record(openConnections.add(delta, ordering: .relaxed).newValue)
     }
 
     func recordResponse(status: UInt, bytes: Int, nanoseconds: Int64) {

@@ -5,6 +5,8 @@ import Foundation
 public enum AdminClient {
     /// The file a running node writes into its repo: its admin address, `host:port`.
     public static let apiFileName = "api"
+    /// The file a running node writes its process ID into (removed at a clean stop).
+    public static let pidFileName = "node.pid"
     /// The file holding the admin token (mode 0600), created on first start.
     public static let tokenFileName = "admin.token"
 

@@ -139,10 +139,17 @@ struct NodeService: Service {
             try (hostPort.description + "\n").write(toFile: repoPath + "/gateway", atomically: true, encoding: .utf8)
             gateway = (server, hostPort)
         }
+        var bootstrap: Task<Void, Never>?
         if let host = node.host {
             try await host.start()
             for address in host.addresses {
                 node.logger.info("swarm listening", metadata: ["address": "\(address.withPeerID(host.peerID))"])
+            }
+            let peers = try configuration.swarm.bootstrap.map { text in
+                do { return try Multiaddr(text) } catch { throw NodeError("swarm.bootstrap: \(error)") }
+            }
+            if !peers.isEmpty {
+                bootstrap = Task { await Self.keepConnected(host: host, to: peers, logger: node.logger) }
             }
         }
         let address = try HostPort(configuration.admin.listen, field: "admin.listen")
@@ -154,6 +161,8 @@ struct NodeService: Service {
         let admin = AdminServer(address: address, routes: routes, logger: node.logger)
         let bound = try admin.start()
         let apiFile = repoPath + "/" + AdminClient.apiFileName
+        let pidFile = repoPath + "/" + AdminClient.pidFileName
+        try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         try (bound.description + "\n").write(toFile: apiFile, atomically: true, encoding: .utf8)
         node.logger.info("admin API listening", metadata: ["address": "\(bound)"])
         node.options.onReady(TauNode.ReadyInfo(
@@ -162,7 +171,9 @@ struct NodeService: Service {
 
         try? await gracefulShutdown()
 
+        bootstrap?.cancel()
         try? FileManager.default.removeItem(atPath: apiFile)
+        try? FileManager.default.removeItem(atPath: pidFile)
         admin.shutdown()
         if let host = node.host { await host.shutdown() }
         if let gateway {
@@ -173,6 +184,24 @@ struct NodeService: Service {
 }
 
 extension NodeService {
+    /// Dials every bootstrap peer that is not connected, every few seconds,
+    /// until cancelled (peers started later, or restarted, are picked up).
+    static func keepConnected(host: P2PHost, to peers: [Multiaddr], logger: Logger) async {
+        while !Task.isCancelled {
+            let connected = Set(host.peers())
+            for address in peers {
+                if let peer = address.peerID, connected.contains(peer) { continue }
+                do {
+                    let peer = try await host.connect(address)
+                    logger.info("connected to bootstrap peer", metadata: ["peer": "\(peer)"])
+                } catch {
+                    logger.debug("bootstrap peer not reachable yet", metadata: ["address": "\(address)", "error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+
     /// `/api/v0/id`: the peer ID and addresses, as `tau id` prints them.
     static func identityJSON(_ node: TauNode) -> [UInt8] {
         struct Identity: Encodable {

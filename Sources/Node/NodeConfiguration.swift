@@ -28,6 +28,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var enabled: Bool = true
         /// libp2p listen multiaddrs.
         public var listen: [String] = ["/ip4/127.0.0.1/tcp/4001"]
+        /// Peers to stay connected to (full multiaddrs with `/p2p/`); retried until they answer.
+        public var bootstrap: [String] = []
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            listen = try container.decodeIfPresent([String].self, forKey: .listen) ?? ["/ip4/127.0.0.1/tcp/4001"]
+            bootstrap = try container.decodeIfPresent([String].self, forKey: .bootstrap) ?? []
+        }
     }
 
     public struct Cache: Codable, Sendable, Equatable {

@@ -165,7 +165,9 @@ import UnixFS
         let slow = try await gateway.connect()
         try await slow.send("GET /ipfs/\(root)/hello.txt HTTP/1.1\r\n")
         try await Task.sleep(for: .milliseconds(100))
-        try await slow.send("Host: x\r\n")
+        // On a loaded machine the head timeout may already have closed the
+        // connection; the 408 must be there either way.
+        try? await slow.send("Host: x\r\n")
         let timedOut = try await slow.readResponse()
         #expect(timedOut.status == 408)
         #expect(await slow.waitForClose())

@@ -271,7 +271,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .streamReset(let id):
             if let core = streams[id] {
                 let error = P2PError(.streamReset, "reset by the remote")
-                core.finishReading(error)
+                core.finishReading(error, discard: true)
                 core.failWrites(error)
                 removeStream(id)
             }
@@ -437,7 +437,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func resetStream(_ core: StreamCore, error: P2PError) {
-        core.finishReading(error)
+        core.finishReading(error, discard: true)
         core.failWrites(error)
         guard streams[core.id] === core, let context else { return }
         if case .running = state {

@@ -192,16 +192,19 @@ final class StreamCore: @unchecked Sendable {
         }
     }
 
-    /// The remote will send nothing more: reads end after the buffered data,
-    /// or fail with `error` at once (buffered data dropped).
-    func finishReading(_ error: P2PError?) {
+    /// The remote will send nothing more: reads end after the buffered data
+    /// (with nil, or by throwing `error`); with `discard`, buffered data is
+    /// dropped and the error comes at once (a reset).
+    func finishReading(_ error: P2PError?, discard: Bool = false) {
         let waiting = shared.withLock { state -> CheckedContinuation<ByteBuffer?, Error>? in
             guard case .open = state.readEnd else { return nil }
             if let error {
                 state.readEnd = .failed(error)
-                state.queue.removeAll()
-                state.queuedBytes = 0
-                state.pushback = nil
+                if discard {
+                    state.queue.removeAll()
+                    state.queuedBytes = 0
+                    state.pushback = nil
+                }
             } else {
                 state.readEnd = .finished
             }

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `tau dream`: a local cloud of node processes.
+@Suite("tau dream", .serialized)
+struct DreamTests {
+    let tau = TestEnvironment.product("tau")
+
+    func tau(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
+        let result = try run(tau, arguments)
+        return (String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                result.stderr.trimmingCharacters(in: .whitespacesAndNewlines), result.status)
+    }
+
+    /// Ports from a range no other test uses; the dream checks they are free.
+    static let basePort = 21000 + Int(getpid() % 200) * 100
+
+    @Test("up: nodes with their own repos and keys, bootstrapped to each other; down: nothing left running")
+    func upStatusDown() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tau-dream-\(UUID().uuidString)").path
+        defer { _ = try? tau(["dream", "down", "--dir", dir, "--purge"]); try? FileManager.default.removeItem(atPath: dir) }
+        let up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
+        #expect(up.status == 0, "\(up.err)")
+        let lines = up.out.split(separator: "\n").filter { $0.hasPrefix("node ") }
+        #expect(lines.count == 3)
+        let ids = Set(lines.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+        #expect(ids.count == 3, "each node has its own key")
+        // The private network key is shared.
+        let keys = try (1...3).map { try String(contentsOfFile: "\(dir)/node-\($0)/swarm.key", encoding: .utf8) }
+        #expect(Set(keys).count == 1)
+        // Bootstrapping connects every node to the two others.
+        var peers = 0
+        for _ in 0..<100 {
+            peers = try tau(["swarm", "peers", "--repo", "\(dir)/node-3"]).out.split(separator: "\n").count
+            if peers == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(peers == 2)
+        let status = try tau(["dream", "status", "--dir", dir])
+        #expect(status.out.components(separatedBy: "running").count - 1 == 3)
+        let again = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
+        #expect(again.status != 0 && again.err.contains("already runs"))
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dream.json"))) as! [String: Any]
+        let pids = (state["nodes"] as! [[String: Any]]).map { ($0["pid"] as! NSNumber).int32Value }
+        #expect(try tau(["dream", "down", "--dir", dir]).status == 0)
+        #expect(pids.allSatisfy { kill($0, 0) != 0 }, "every node process exited")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/node-1/api"))
+    }
+}
