@@ -14,6 +14,8 @@ struct GatewayServices: Sendable {
     let sites: any SiteResolver
     let metrics: GatewayMetrics
     let logger: Logger
+    /// Where request tasks run (not the cooperative pool: see `ServingExecutor`).
+    let executor: any TaskExecutor
 }
 
 /// One HTTP/1.1 connection: parses request heads, answers warm requests from
@@ -235,7 +237,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context!.eventLoop), exchangeID: current.id)
         let responder = services.responder
-        task = Task { await responder.respond(to: request, sink: sink) }
+        task = Task(executorPreference: services.executor) { await responder.respond(to: request, sink: sink) }
     }
 
     /// Answers a head the parser refused, then closes.
@@ -340,7 +342,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let current = exchange, let context else { return }
         let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: current.id)
         let responder = services.responder
-        task = Task { await responder.stream(pumped.segments, range: pumped.next..<pumped.end, sink: sink) }
+        task = Task(executorPreference: services.executor) { await responder.stream(pumped.segments, range: pumped.next..<pumped.end, sink: sink) }
     }
 
     private func finish(with error: GatewayError) {

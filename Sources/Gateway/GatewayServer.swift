@@ -34,16 +34,19 @@ public final class GatewayServer: Sendable {
     ///   - sites: maps `Host` to websites.
     ///   - eventLoopGroup: where connections run; default NIO's shared
     ///     group, one loop per core. The server never shuts a group down.
+    ///   - executor: where request tasks run; default `ServingExecutor.shared`.
     ///   - metricsFactory: default the bootstrapped `MetricsSystem.factory`.
     public init(configuration: GatewayConfiguration, blocks: BlockService, cache: ContentCache, sites: any SiteResolver,
-                logger: Logger, eventLoopGroup: (any EventLoopGroup)? = nil, metricsFactory: (any MetricsFactory)? = nil) {
+                logger: Logger, eventLoopGroup: (any EventLoopGroup)? = nil, executor: (any TaskExecutor)? = nil,
+                metricsFactory: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         group = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let metrics = GatewayMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         services = GatewayServices(
             configuration: configuration,
             responder: GatewayResponder(configuration: configuration, blocks: blocks, cache: cache, logger: logger),
-            cache: cache, sites: sites, metrics: metrics, logger: logger)
+            cache: cache, sites: sites, metrics: metrics, logger: logger,
+            executor: executor ?? ServingExecutor.shared)
     }
 
     /// Binds and starts accepting connections.
