@@ -241,12 +241,15 @@ import UnixFS
     /// and stops accepting.
     @Test func gracefulShutdown() async throws {
         var generator = SeededBytes(seed: 3)
-        let content = generator.bytes(24 << 20)
+        // Larger than the socket buffers and the write high-water mark, so the
+        // response is under way when shutdown starts; the grace period is
+        // long because a client on a loaded machine reads slowly.
+        let content = generator.bytes(6 << 20)
         var dag = DAGBuilder()
         let file = dag.file(content)
         let store = MemoryBlockStore()
         try await store.put(dag.blocks)
-        let gateway = try await TestGateway.start(store: store)
+        let gateway = try await TestGateway.start(store: store, limits: GatewayConfiguration.Limits(shutdownGracePeriod: .seconds(60)))
 
         let idle = try await gateway.connect()
         let busy = try await gateway.connect(autoRead: false)
@@ -262,7 +265,7 @@ import UnixFS
                 try await Task.sleep(for: .milliseconds(1))
             }
         }
-        let response = try await busy.readResponse(timeout: .seconds(30))
+        let response = try await busy.readResponse(timeout: .seconds(60))
         reader.cancel()
         #expect(response.status == 200 && response.complete && response.body == content)
         try await shutdown.value
