@@ -1,6 +1,7 @@
 import Blocks
 import Metrics
 import Multiformats
+import Synchronization
 
 /// The read path every service uses for blocks: the cache, then the local
 /// store, then the network, in that order.
@@ -12,14 +13,21 @@ import Multiformats
 /// 4. A block fetched from the network is hashed and compared with its CID
 ///    first (`Block(verifying:cid:)`): a mismatch throws
 ///    `BlockError.hashMismatch` and the bytes are neither stored nor cached.
-///    A verified block is written to the local store (`.store`, the default)
-///    or only cached (`.cacheOnly`), then returned.
+///    A verified block is cached and returned at once; with `.store` (the
+///    default) it is also written to the local store behind the reader, in
+///    batches (a sequential reader would otherwise wait for one durable
+///    commit per block). Until written, such blocks are answered from the
+///    pending batch; `flush()` waits until all are in the store. A block that
+///    cannot be written stays cached only (counted in
+///    `tau_blockservice_store_failures_total`): it came from the network and
+///    can be fetched again, so nothing is lost.
 ///
 /// `has` answers from the cache and the local store only: asking whether a
 /// block is here never starts a network fetch.
 ///
 /// Metrics: `tau_blockservice_reads_total{source="cache"|"local"|"network"|"missing"}`
-/// and `tau_blockservice_refused_total` (network blocks that failed verification).
+/// `tau_blockservice_refused_total` (network blocks that failed verification) and
+/// `tau_blockservice_store_failures_total` (fetched blocks the store did not take).
 public final class BlockService: BlockSource {
     /// What happens to a verified block fetched from the network.
     public enum FetchedBlocks: Hashable, Sendable {
@@ -34,6 +42,18 @@ public final class BlockService: BlockSource {
     public let network: (any BlockSource)?
     public let fetchedBlocks: FetchedBlocks
     private let metrics: BlockServiceMetrics
+    private let pending = Mutex(PendingWrites())
+
+    /// Fetched blocks not yet in the local store, and whether a writer runs.
+    private struct PendingWrites: ~Copyable {
+        var blocks: [CID: Block] = [:]
+        var order: [CID] = []
+        var writing = false
+        var idle: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Bytes of fetched blocks written to the store in one batch: 8 MiB.
+    static let writeBatchBytes = 8 << 20
 
     public init(cache: ContentCache, local: any BlockStore, network: (any BlockSource)? = nil,
                 fetchedBlocks: FetchedBlocks = .store, metricsFactory: (any MetricsFactory)? = nil) {
@@ -49,6 +69,10 @@ public final class BlockService: BlockSource {
         if let cached = cache.block(for: cid) {
             metrics.cache.increment()
             return cached
+        }
+        if let waiting = pending.withLock({ $0.blocks[cid] }) {
+            metrics.cache.increment()
+            return waiting.bytes
         }
         if let stored = try await local.get(cid) {
             metrics.local.increment()
@@ -66,16 +90,82 @@ public final class BlockService: BlockSource {
             metrics.refused.increment()
             throw error
         }
-        if fetchedBlocks == .store { try await local.put([block]) }
         metrics.network.increment()
         cache.insertBlock(block.bytes, for: cid)
+        if fetchedBlocks == .store { storeBehind(block) }
         return block.bytes
     }
 
     /// Whether the block is in the cache or the local store (never asks the network).
     public func has(_ cid: CID) async throws -> Bool {
-        if cid.isIdentity || cache.containsBlock(cid) { return true }
+        if cid.isIdentity || cache.containsBlock(cid) || pending.withLock({ $0.blocks[cid] != nil }) { return true }
         return try await local.has(cid)
+    }
+}
+
+extension BlockService {
+    /// Waits until every fetched block handed to the store so far is written
+    /// (or has failed to be). The node calls it before closing the repo.
+    public func flush() async {
+        await withCheckedContinuation { continuation in
+            let done = pending.withLock { state -> Bool in
+                guard state.writing else { return true }
+                state.idle.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Queues a fetched block for the store; starts the writer if none runs.
+    private func storeBehind(_ block: Block) {
+        let start = pending.withLock { state -> Bool in
+            guard state.blocks.updateValue(block, forKey: block.cid) == nil else { return false }
+            state.order.append(block.cid)
+            guard !state.writing else { return false }
+            state.writing = true
+            return true
+        }
+        if start { Task { await self.writePending() } }
+    }
+
+    /// Writes pending blocks in batches until none are left.
+    private func writePending() async {
+        while true {
+            let batch = pending.withLock { state -> [Block] in
+                var batch: [Block] = []
+                var bytes = 0
+                var taken = 0
+                for cid in state.order {
+                    guard bytes < Self.writeBatchBytes, let block = state.blocks[cid] else { break }
+                    batch.append(block)
+                    bytes += block.bytes.count
+                    taken += 1
+                }
+                state.order.removeFirst(taken)
+                return batch
+            }
+            if batch.isEmpty {
+                let waiters = pending.withLock { state -> [CheckedContinuation<Void, Never>]? in
+                    // More may have arrived between the two locks.
+                    guard state.order.isEmpty else { return nil }
+                    state.writing = false
+                    defer { state.idle = [] }
+                    return state.idle
+                }
+                guard let waiters else { continue }
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+            do {
+                try await local.put(batch)
+            } catch {
+                metrics.storeFailures.increment()
+            }
+            pending.withLock { state in
+                for block in batch { state.blocks[block.cid] = nil }
+            }
+        }
     }
 }
 
@@ -85,6 +175,7 @@ private final class BlockServiceMetrics: Sendable {
     let network: Counter
     let missing: Counter
     let refused: Counter
+    let storeFailures: Counter
 
     init(factory: any MetricsFactory) {
         func reads(_ source: String) -> Counter {
@@ -95,5 +186,6 @@ private final class BlockServiceMetrics: Sendable {
         network = reads("network")
         missing = reads("missing")
         refused = Counter(label: "tau_blockservice_refused_total", factory: factory)
+        storeFailures = Counter(label: "tau_blockservice_store_failures_total", factory: factory)
     }
 }

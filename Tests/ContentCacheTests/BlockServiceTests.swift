@@ -51,11 +51,34 @@ final class CountingSource: BlockStore {
 
         #expect(try await service.get(inNetwork.cid) == inNetwork.bytes)
         #expect(local.gets == 2 && network.gets == 1)
-        // Stored locally by default, and cached.
+        // Stored locally by default (behind the reader), and cached.
+        await service.flush()
         #expect(try await local.store.has(inNetwork.cid))
         #expect(cache.containsBlock(inNetwork.cid))
         #expect(try await service.get(inNetwork.cid) == inNetwork.bytes)
         #expect(network.gets == 1)
+    }
+
+    /// Fetched blocks are written behind the reader in batches; until then
+    /// they are answered from the pending batch even when the cache is too
+    /// small to hold them, and `flush` waits until all are stored.
+    @Test func fetchedBlocksAreStoredBehindTheReader() async throws {
+        let blocks = (0..<200).map { makeBlock(1000 + $0) }
+        let local = GatedStore()
+        let network = try await CountingSource(blocks)
+        let cache = ContentCache(byteBudget: 1)  // holds nothing
+        let service = BlockService(cache: cache, local: local, network: network)
+        for block in blocks { #expect(try await service.get(block.cid) == block.bytes) }
+        // The store's writes wait at the gate: every block is still readable.
+        for block in blocks {
+            #expect(try await service.get(block.cid) == block.bytes)
+            #expect(try await service.has(block.cid))
+        }
+        #expect(network.gets == blocks.count, "pending blocks are not fetched twice")
+        local.open()
+        await service.flush()
+        for block in blocks { #expect(try await local.store.has(block.cid)) }
+        #expect(local.putCalls < blocks.count, "written in batches (\(local.putCalls) puts)")
     }
 
     @Test func cacheOnlyLeavesTheLocalStoreAlone() async throws {
@@ -105,4 +128,38 @@ final class CountingSource: BlockStore {
         let service = BlockService(cache: ContentCache(byteBudget: 1 << 20), local: MemoryBlockStore())
         #expect(try await service.get(makeBlock(8).cid) == nil)
     }
+}
+
+/// A store whose writes wait until `open()`, so tests can see pending state.
+final class GatedStore: BlockStore {
+    let store = MemoryBlockStore()
+    private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>], puts: Int)>((false, [], 0))
+
+    var putCalls: Int { gate.withLock { $0.puts } }
+
+    func open() {
+        let waiting = gate.withLock { state in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func put(_ blocks: [Block]) async throws {
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { state -> Bool in
+                state.puts += 1
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+        try await store.put(blocks)
+    }
+
+    func get(_ cid: CID) async throws -> [UInt8]? { try await store.get(cid) }
+    func has(_ cid: CID) async throws -> Bool { try await store.has(cid) }
+    func delete(_ cid: CID) async throws { try await store.delete(cid) }
+    func allMultihashes() async throws -> [Multihash] { try await store.allMultihashes() }
 }

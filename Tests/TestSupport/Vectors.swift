@@ -185,3 +185,11 @@ public struct SeededBytes {
         return out
     }
 }
+
+/// SHA-256 of `bytes` in lower-case hex, for comparing large bodies in one line.
+public func sha256Hex(_ bytes: some DataProtocol) -> String {
+    var digest = [UInt8](repeating: 0, count: 32)
+    let contiguous = Array(bytes)
+    _ = SHA256(contiguous, contiguous.count, &digest)
+    return digest.map { String(format: "%02x", $0) }.joined()
+}
