@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "CMalloc", "Node", "P2P",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "CMalloc", "Node", "P2P",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -119,9 +119,9 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], exclude: ["Peers"]),
         .testTarget(name: "BitswapTests", dependencies: [
-            "Bitswap", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport",
+            "Bitswap", "P2P", "Blocks", "Multiformats", "UnixFS", "ContentCache", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
-        ]),
+        ], exclude: ["Peers"]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

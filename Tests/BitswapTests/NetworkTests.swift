@@ -1,0 +1,164 @@
+import Bitswap
+import Blocks
+import ContentCache
+import Foundation
+import Multiformats
+import NIOCore
+import P2P
+import Testing
+import UnixFS
+
+/// A host listening on 127.0.0.1 with a random port, started.
+func startedHost() async throws -> P2PHost {
+    let host = P2PHost(identity: .generate(), listenAddresses: [try Multiaddr("/ip4/127.0.0.1/tcp/0")])
+    try await host.start()
+    return host
+}
+
+extension P2PHost {
+    var dialAddress: Multiaddr { listenAddresses[0].withPeerID(peerID) }
+}
+
+/// A file imported into a memory store: its root and bytes.
+struct ImportedFile {
+    let root: CID
+    let bytes: [UInt8]
+    let blockCount: Int
+
+    init(size: Int, seed: UInt64, into store: MemoryBlockStore,
+         parameters: FileImportParameters = FileImportParameters()) async throws {
+        var importer = FileImporter(parameters: parameters)
+        let content = rawBlock(size: size, seed: seed).bytes
+        var count = 0
+        var offset = 0
+        while offset < content.count {
+            let end = min(content.count, offset + (1 << 20))
+            importer.write(Array(content[offset..<end]))
+            let blocks = importer.takeBlocks()
+            count += blocks.count
+            try await store.put(blocks)
+            offset = end
+        }
+        let link = importer.finish()
+        let rest = importer.takeBlocks()
+        count += rest.count
+        try await store.put(rest)
+        root = link.cid
+        bytes = content
+        blockCount = count
+    }
+}
+
+func readFile(_ root: CID, from source: any BlockSource) async throws -> [UInt8] {
+    var out: [UInt8] = []
+    try await UnixFSReader(source: source).read(root) { out.append(contentsOf: $0) }
+    return out
+}
+
+func sha256(_ bytes: [UInt8]) -> String { hex(Multihash(hashing: bytes, with: .sha2_256).digest) }
+
+/// Two or more in-process hosts moving blocks over loopback libp2p connections.
+/// Serialized: each test moves megabytes on a 2-core machine.
+@Suite("Bitswap over libp2p", .serialized)
+struct NetworkTests {
+    /// A started host with a started Bitswap over `store`.
+    static func node(_ store: MemoryBlockStore = MemoryBlockStore(),
+                     configure: (inout Bitswap.Configuration) -> Void = { _ in }) async throws -> (P2PHost, Bitswap) {
+        let host = try await startedHost()
+        var configuration = Bitswap.Configuration()
+        configure(&configuration)
+        let bitswap = Bitswap(host: host, blocks: store, configuration: configuration)
+        bitswap.start()
+        return (host, bitswap)
+    }
+
+    static func shutdown(_ nodes: (P2PHost, Bitswap)...) async {
+        for (host, bitswap) in nodes {
+            await bitswap.stop()
+            await host.shutdown()
+        }
+    }
+
+    @Test func fetchesAMultiMiBFileDAG() async throws {
+        let providerStore = MemoryBlockStore()
+        let file = try await ImportedFile(size: 24 << 20, seed: 7, into: providerStore)
+        let provider = try await Self.node(providerStore)
+        let fetcher = try await Self.node()
+        let fetcherStore = MemoryBlockStore()
+        do {
+            try await fetcher.0.connect(provider.0.dialAddress)
+            let result = try await fetcher.1.fetchDAG(root: file.root, into: fetcherStore)
+            #expect(result.fetchedBlocks == file.blockCount)
+            #expect(result.localBlocks == 0)
+            let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18
+            print("bitswap in-process: \(file.bytes.count >> 20) MiB DAG (\(result.fetchedBlocks) blocks) in "
+                  + String(format: "%.3f s, %.0f MB/s", seconds, Double(result.fetchedBytes) / seconds / 1e6))
+            #expect(fetcherStore.count == file.blockCount)
+            #expect(sha256(try await readFile(file.root, from: fetcherStore)) == sha256(file.bytes))
+            let sent = provider.1.statistics
+            #expect(sent.blocksSent == file.blockCount)
+            #expect(fetcher.1.statistics.duplicateBlocks == 0)
+            #expect(fetcher.1.wantCount == 0, "every want ended")
+            // A second fetch finds everything locally.
+            let again = try await fetcher.1.fetchDAG(root: file.root, into: fetcherStore)
+            #expect(again.fetchedBlocks == 0 && again.localBlocks == file.blockCount)
+        } catch {
+            await Self.shutdown(provider, fetcher)
+            throw error
+        }
+        await Self.shutdown(provider, fetcher)
+    }
+
+    @Test func blockServiceReadsAFileThroughTheNetworkSource() async throws {
+        let providerStore = MemoryBlockStore()
+        let parameters = FileImportParameters(rawLeaves: true, cids: CIDBuilder(version: .v1))
+        let file = try await ImportedFile(size: 8 << 20 + 12345, seed: 9, into: providerStore, parameters: parameters)
+        let provider = try await Self.node(providerStore)
+        let fetcher = try await Self.node()
+        let local = MemoryBlockStore()
+        do {
+            try await fetcher.0.connect(provider.0.dialAddress)
+            let service = BlockService(cache: ContentCache(byteBudget: 64 << 20), local: local,
+                                       network: BitswapNetworkSource(bitswap: fetcher.1, local: local))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let bytes = try await readFile(file.root, from: service)
+            print("bitswap BlockService read with read-ahead: 8 MiB in \(clock.now - started)")
+            #expect(sha256(bytes) == sha256(file.bytes))
+            #expect(local.count == file.blockCount, "fetched blocks were stored")
+            #expect(fetcher.1.statistics.blocksReceived == file.blockCount)
+            // A block nobody has: nil after the source's timeout, not an error.
+            let source = BitswapNetworkSource(bitswap: fetcher.1, timeout: .milliseconds(300))
+            #expect(try await source.get(rawBlock("nobody has this").cid) == nil)
+        } catch {
+            await Self.shutdown(provider, fetcher)
+            throw error
+        }
+        await Self.shutdown(provider, fetcher)
+    }
+
+    @Test func movesOnAfterDontHaveToAPeerThatHasIt() async throws {
+        let blocks = (0..<20).map { rawBlock(size: 3000, seed: UInt64($0)) }
+        let emptyPeer = try await Self.node()
+        let fullStore = MemoryBlockStore()
+        try await fullStore.put(blocks)
+        let fullPeer = try await Self.node(fullStore)
+        let fetcher = try await Self.node { $0.client.rebroadcastInterval = .seconds(30) }
+        let into = MemoryBlockStore()
+        do {
+            try await fetcher.0.connect(emptyPeer.0.dialAddress)
+            try await fetcher.0.connect(fullPeer.0.dialAddress)
+            #expect(await eventually { fetcher.1.peers.count == 2 })
+            // Each want-block goes to one of the two; the empty one answers DONT_HAVE and the
+            // want moves to the other (which answered the want-have with HAVE).
+            let result = try await fetcher.1.prefetch(blocks.map(\.cid), into: into)
+            #expect(result.fetchedBlocks == blocks.count)
+            #expect(result.elapsed < .seconds(5), "no waiting for timeouts or rebroadcasts")
+            for block in blocks { #expect(try await into.get(block.cid) == block.bytes) }
+        } catch {
+            await Self.shutdown(emptyPeer, fullPeer, fetcher)
+            throw error
+        }
+        await Self.shutdown(emptyPeer, fullPeer, fetcher)
+    }
+}
