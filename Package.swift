@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMalloc"),
+        // The Salsa20 kernel for private networks (vector lanes; see its header).
+        .target(name: "CSalsa20"),
 
         // Layer 0: codecs. No I/O, no NIO.
         .target(name: "Multiformats", dependencies: ["COpenSSL"]),
@@ -57,7 +59,7 @@ let package = Package(
 
         // Layer 2: network (libp2p, wire-compatible with Kubo and py-libp2p).
         .target(name: "P2P", dependencies: [
-            "Multiformats", "COpenSSL",
+            "Multiformats", "COpenSSL", "CSalsa20",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -79,6 +79,37 @@ struct PnetTests {
         #expect(output == digest)
     }
 
+    /// The 8- and 4-lane kernels agree with one block at a time, across the
+    /// 32-bit carry of the block counter and for pieces of any size.
+    @Test func vectorLanesMatchSingleBlocks() {
+        let key = (0..<32).map { UInt8($0 * 7 & 0xFF) }, nonce: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let first: UInt64 = (1 << 32) - 5
+        var bulk = [UInt8](repeating: 0, count: 64 * 29)
+        var stream = Salsa20Stream(key: key, nonce: nonce, counter: first)
+        bulk.withUnsafeMutableBytes { stream.apply($0) }
+        var single: [UInt8] = []
+        for index in 0..<29 {
+            var block = [UInt8](repeating: 0, count: 64)
+            var one = Salsa20Stream(key: key, nonce: nonce, counter: first + UInt64(index))
+            for offset in stride(from: 0, to: 64, by: 16) {  // 16-byte pieces: never a whole block at once
+                block[offset..<offset + 16].withUnsafeMutableBytes { one.apply($0) }
+            }
+            single += block
+        }
+        #expect(bulk == single)
+        // Odd piece sizes give the same stream.
+        var pieces = [UInt8](repeating: 0, count: bulk.count)
+        var again = Salsa20Stream(key: key, nonce: nonce, counter: first)
+        var start = 0
+        for size in [1, 63, 130, 7, 512, 300, 1000] where start < pieces.count {
+            let end = min(start + size, pieces.count)
+            pieces[start..<end].withUnsafeMutableBytes { again.apply($0) }
+            start = end
+        }
+        pieces[start...].withUnsafeMutableBytes { again.apply($0) }
+        #expect(pieces == bulk)
+    }
+
     @Test func swarmKeyFiles() throws {
         let hexKey = "b9b3ff8f2b8ee4e0dd9c1e1bca5a0d9a4f0dcff8a8e7d0e7c4e8b2f1e2d3c4b5"
         let key = try SwarmKey(fileContents: Array("/key/swarm/psk/1.0.0/\n/base16/\n\(hexKey)\n".utf8))
