@@ -1,3 +1,4 @@
+import ContentCache
 import Foundation
 import P2P
 import Repo
@@ -18,16 +19,19 @@ public final class AdminServer: @unchecked Sendable {
         public var identity: @Sendable () -> [UInt8]
         public var runCommand: CommandRunner
         public var host: P2PHost?
+        /// The node's read path (cache → store → peers), for commands that read blocks.
+        public var blocks: BlockService?
 
         public init(repo: Repo, token: String, metrics: @escaping @Sendable () -> [UInt8],
                     identity: @escaping @Sendable () -> [UInt8], runCommand: @escaping CommandRunner,
-                    host: P2PHost? = nil) {
+                    host: P2PHost? = nil, blocks: BlockService? = nil) {
             self.repo = repo
             self.token = token
             self.metrics = metrics
             self.identity = identity
             self.runCommand = runCommand
             self.host = host
+            self.blocks = blocks
         }
     }
 
@@ -194,7 +198,7 @@ public final class AdminServer: @unchecked Sendable {
         let executor = ThreadExecutor(name: "tau-admin-command")
         let status = Mutex<Int32?>(nil)
         let invocation = CommandInvocation(
-            repo: routes.repo, host: routes.host, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
+            repo: routes.repo, host: routes.host, blocks: routes.blocks, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
             error: errorPipe[1], outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))
         let runner = routes.runCommand
         Task(executorPreference: executor) {

@@ -1,3 +1,4 @@
+import ContentCache
 import Foundation
 import P2P
 import Repo
@@ -60,6 +61,8 @@ public struct CommandInvocation: Sendable {
     public let repo: Repo
     /// The node's libp2p host, when its swarm runs.
     public let host: P2PHost?
+    /// The node's read path (cache → store → peers).
+    public let blocks: BlockService?
     public let arguments: [String]
     public let workingDirectory: String
     public let input: Int32

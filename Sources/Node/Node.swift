@@ -1,6 +1,7 @@
 import Blocks
 import ContentCache
 import Foundation
+import Bitswap
 import Gateway
 import Logging
 import Metrics
@@ -126,11 +127,24 @@ struct NodeService: Service {
     func run() async throws {
         let configuration = node.options.configuration
         let repoPath = node.options.repoPath
+        // One read path for the gateway and for commands: cache → store →
+        // Bitswap peers (when the swarm runs).
+        let cache = ContentCache(byteBudget: try configuration.cacheBytes())
+        var bitswap: Bitswap?
+        if let host = node.host, configuration.bitswap.enabled {
+            var bitswapLogger = node.logger
+            bitswapLogger[metadataKey: "service"] = "bitswap"
+            let engine = Bitswap(host: host, blocks: node.repo.blocks, logger: bitswapLogger)
+            engine.start()  // registers its protocols before the host listens
+            bitswap = engine
+        }
+        let blocks = BlockService(
+            cache: cache, local: node.repo.blocks,
+            network: bitswap.map { BitswapNetworkSource(bitswap: $0, local: node.repo.blocks) },
+            fetchedBlocks: configuration.bitswap.fetched == "cache" ? .cacheOnly : .store)
         var gateway: (server: GatewayServer, address: HostPort)?
         if configuration.gateway.enabled {
             let address = try HostPort(configuration.gateway.listen, field: "gateway.listen")
-            let cache = ContentCache(byteBudget: try configuration.cacheBytes())
-            let blocks = BlockService(cache: cache, local: node.repo.blocks)
             let server = GatewayServer(
                 configuration: GatewayConfiguration(host: address.host, port: address.port),
                 blocks: blocks, cache: cache, sites: RepoSiteResolver(repo: node.repo), logger: node.logger)
@@ -157,7 +171,7 @@ struct NodeService: Service {
             repo: node.repo, token: token,
             metrics: { NodeMetrics.exposition() },
             identity: { [node] in Self.identityJSON(node) },
-            runCommand: node.options.runCommand, host: node.host)
+            runCommand: node.options.runCommand, host: node.host, blocks: blocks)
         let admin = AdminServer(address: address, routes: routes, logger: node.logger)
         let bound = try admin.start()
         let apiFile = repoPath + "/" + AdminClient.apiFileName
@@ -175,11 +189,14 @@ struct NodeService: Service {
         try? FileManager.default.removeItem(atPath: apiFile)
         try? FileManager.default.removeItem(atPath: pidFile)
         admin.shutdown()
+        await bitswap?.stop()
         if let host = node.host { await host.shutdown() }
         if let gateway {
             try? FileManager.default.removeItem(atPath: repoPath + "/gateway")
             try await gateway.server.shutdown()
         }
+        // Fetched blocks still on their way to the store land before the repo closes.
+        await blocks.flush()
     }
 }
 

@@ -11,6 +11,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var admin: Admin = Admin()
     public var swarm: Swarm = Swarm()
     public var cache: Cache = Cache()
+    public var bitswap: Bitswap = Bitswap()
     public var log: Log = Log()
 
     public struct Gateway: Codable, Sendable, Equatable {
@@ -47,6 +48,22 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var size: String = "256MiB"
     }
 
+    public struct Bitswap: Codable, Sendable, Equatable {
+        /// Serve blocks to peers and fetch missing ones from them (needs the swarm).
+        public var enabled: Bool = true
+        /// What happens to a block fetched from a peer: `store` writes it to
+        /// the repo (the default), `cache` keeps it in the content cache only.
+        public var fetched: String = "store"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            fetched = try container.decodeIfPresent(String.self, forKey: .fetched) ?? "store"
+        }
+    }
+
     public struct Log: Codable, Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
         public var level: String = "info"
@@ -61,6 +78,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         admin = try container.decodeIfPresent(Admin.self, forKey: .admin) ?? Admin()
         swarm = try container.decodeIfPresent(Swarm.self, forKey: .swarm) ?? Swarm()
         cache = try container.decodeIfPresent(Cache.self, forKey: .cache) ?? Cache()
+        bitswap = try container.decodeIfPresent(Bitswap.self, forKey: .bitswap) ?? Bitswap()
         log = try container.decodeIfPresent(Log.self, forKey: .log) ?? Log()
     }
 
@@ -96,6 +114,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             throw NodeError("admin.listen must be a loopback address (got \(self.admin.listen))")
         }
         _ = try cacheBytes()
+        guard ["store", "cache"].contains(bitswap.fetched) else {
+            throw NodeError("bitswap.fetched must be store or cache (got \(bitswap.fetched))")
+        }
         guard Self.logLevels.contains(log.level) else {
             throw NodeError("log.level must be one of \(Self.logLevels.joined(separator: ", ")) (got \(log.level))")
         }

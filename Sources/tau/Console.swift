@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Blocks
+import ContentCache
 import P2P
 import Repo
 
@@ -20,6 +22,8 @@ struct Console: Sendable {
     let repo: Repo?
     /// The node's libp2p host, when the command runs inside a node whose swarm runs.
     var host: P2PHost? = nil
+    /// The node's read path (cache → store → peers), when the command runs inside a node.
+    var blocks: BlockService? = nil
     let outputIsTerminal: Bool
     let errorIsTerminal: Bool
 
@@ -28,6 +32,12 @@ struct Console: Sendable {
         outputIsTerminal: isatty(1) == 1, errorIsTerminal: isatty(2) == 1)
 
     @TaskLocal static var current = Console.process
+
+    /// Where read commands get blocks: inside a node its read path (cache →
+    /// store → peers), else the repo's store.
+    func blockSource(for repo: Repo) -> any BlockSource {
+        blocks ?? repo.blocks
+    }
 
     /// `path` as the command's caller meant it.
     func resolve(_ path: String) -> String {

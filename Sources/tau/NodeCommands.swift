@@ -112,6 +112,7 @@ extension Tau {
             workingDirectory: invocation.workingDirectory, repo: invocation.repo,
             outputIsTerminal: invocation.outputIsTerminal, errorIsTerminal: invocation.errorIsTerminal)
         console.host = invocation.host
+        console.blocks = invocation.blocks
         return await Console.$current.withValue(console) {
             do {
                 var command = try parseAsRoot(normalize(invocation.arguments))

@@ -23,7 +23,7 @@ struct CatCommand: RepoUsingCommand {
     func execute() async throws {
         let target = try ContentPath(path)
         try await withRepo(repoOptions) { repo in
-            let reader = UnixFSReader(source: repo.blocks)
+            let reader = UnixFSReader(source: Console.current.blockSource(for: repo))
             let node = try await reader.resolve(target.root, path: target.components)
             guard node.kind == .file else {
                 throw CLIError("\(target) is a \(node.kind.rawValue), not a file")
@@ -51,7 +51,7 @@ struct LsCommand: RepoUsingCommand {
     func execute() async throws {
         let targets = try paths.map(ContentPath.init)
         try await withRepo(repoOptions) { repo in
-            let reader = UnixFSReader(source: repo.blocks)
+            let reader = UnixFSReader(source: Console.current.blockSource(for: repo))
             for target in targets {
                 let node = try await reader.resolve(target.root, path: target.components)
                 if targets.count > 1 { say("\(target):") }
@@ -113,7 +113,7 @@ struct GetCommand: RepoUsingCommand {
             throw CLIError("\(destination) already exists")
         }
         try await withRepo(repoOptions) { repo in
-            let reader = UnixFSReader(source: repo.blocks)
+            let reader = UnixFSReader(source: Console.current.blockSource(for: repo))
             let node = try await reader.resolve(target.root, path: target.components)
             let bar = showsProgress(progress)
                 ? ProgressBar(label: "getting", total: node.kind == .file ? node.size : nil, enabled: true) : nil
