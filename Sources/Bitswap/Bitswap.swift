@@ -405,11 +405,13 @@ public final class Bitswap: Sendable {
         }
     }
 
-    /// Reads the replies a peer writes on a stream this node opened.
-    func readReplies(on stream: P2PStream, version: BitswapProtocol) {
+    /// Reads the replies a peer writes on a stream this node opened. When
+    /// the peer ends its side, the sender stops using the stream.
+    func readReplies(on stream: P2PStream, version: BitswapProtocol, sender: PeerSender) {
         Task { [self] in
             do {
                 try await serve(stream, version: version)
+                sender.streamEnded(stream)
             } catch {
                 stream.reset()
             }

@@ -3,6 +3,7 @@
 // Format: formats/bitswap.md, section 5 (rules N1-N4).
 
 import Blocks
+import Multiformats
 import NIOCore
 import P2P
 import Synchronization
@@ -63,6 +64,17 @@ final class PeerSender: Sendable {
         for case .batch(let batch) in dropped { owner.written(batch.cost, to: peer) }
     }
 
+    /// The peer closed its side of `stream` (py-libp2p does after 60 s
+    /// without messages): it reads no more, so the next message opens a new one.
+    func streamEnded(_ stream: P2PStream) {
+        let ended = state.withLock { state -> Bool in
+            guard let current = state.stream, current === stream else { return false }
+            state.stream = nil
+            return true
+        }
+        if ended { Task { await stream.close() } }
+    }
+
     private func run() async {
         while true {
             let items = state.withLock { state -> [Item]? in
@@ -108,7 +120,12 @@ final class PeerSender: Sendable {
         for _ in 0..<2 {
             do {
                 let (stream, version) = try await openStream()
-                try await stream.write(ByteBuffer(bytes: message.framed(for: version)))
+                let body = message.encoded(for: version)
+                var frame = ByteBuffer()
+                frame.reserveCapacity(body.count + Varint.maxLength)
+                frame.writeBytes(Varint.encode(UInt64(body.count)))
+                frame.writeBytes(body)
+                try await stream.write(frame)
                 owner.countSent(message)
                 return true
             } catch {
@@ -143,7 +160,7 @@ final class PeerSender: Sendable {
                     stream.reset()
                     throw BitswapError(.stopped, "sender closed")
                 }
-                owner.readReplies(on: stream, version: version)
+                owner.readReplies(on: stream, version: version, sender: self)
                 return (stream, version)
             } catch let error as P2PError where error == .protocolNotSupported {
                 lastError = error

@@ -5,6 +5,7 @@ import Foundation
 import Multiformats
 import NIOCore
 import P2P
+import Synchronization
 import Testing
 import UnixFS
 
@@ -161,4 +162,39 @@ struct NetworkTests {
         }
         await Self.shutdown(emptyPeer, fullPeer, fetcher)
     }
+
+    @Test func aPeerThatEndsItsSideGetsLaterWantsOnANewStream() async throws {
+        // Like py-libp2p after 60 s without messages: the peer answers, then closes the stream.
+        let blocks = [rawBlock("first"), rawBlock("second")]
+        let streams = Counter()
+        let peer = try await startedHost()
+        peer.handle(BitswapProtocol.v120.rawValue) { stream in
+            streams.increment()
+            guard let frame = try await stream.readLengthPrefixed(maxLength: 4 << 20) else { return }
+            let message = try BitswapMessage(decoding: Array(frame.readableBytesView))
+            let wanted = blocks.filter { block in message.wantlist.contains { $0.cid == block.cid && !$0.cancel } }
+            try await stream.write(ByteBuffer(bytes: BitswapMessage(blocks: wanted).framed()))
+        }
+        let client = try await Self.node()
+        do {
+            try await client.0.connect(peer.dialAddress)
+            #expect(await eventually { client.1.peers.count == 1 })
+            #expect(try await client.1.get(blocks[0].cid, timeout: .seconds(10)) == blocks[0])
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.1.get(blocks[1].cid, timeout: .seconds(12)) == blocks[1])
+            #expect(streams.value == 2)
+        } catch {
+            await Self.shutdown(client)
+            await peer.shutdown()
+            throw error
+        }
+        await Self.shutdown(client)
+        await peer.shutdown()
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
