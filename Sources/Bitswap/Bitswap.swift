@@ -50,6 +50,9 @@ public final class Bitswap: Sendable {
         public var maxEntriesPerMessage = 1024
         /// Bytes of read-ahead blocks (`BitswapNetworkSource`) kept until read: 64 MiB.
         public var readAheadBytes = 64 * 1024 * 1024
+        /// Bitswap streams a peer may have open to this node at once; more are
+        /// reset (each may hold a message of up to 4 MiB being read): 8.
+        public var maxInboundStreamsPerPeer = 8
 
         public init() {}
     }
@@ -83,8 +86,10 @@ public final class Bitswap: Sendable {
         /// Mailboxes waiting for each wanted multihash (`readAheadID` for read-ahead).
         var waiting: [Multihash: Set<UInt64>] = [:]
         var senders: [PeerID: PeerSender] = [:]
-        /// Peers that opened a Bitswap stream to us (candidates even before identify says so).
+        /// Peers that opened a Bitswap stream to us (candidates even before identify
+        /// says so), with the number of such streams open now.
         var inboundPeers: Set<PeerID> = []
+        var inboundStreams: [PeerID: Int] = [:]
         var nextID: UInt64 = 1
         var running = false
         var stopped = false
@@ -129,7 +134,23 @@ public final class Bitswap: Sendable {
         guard first else { return }
         for version in configuration.protocols {
             host.handle(version.rawValue) { [self] stream in
-                state.withLock { _ = $0.inboundPeers.insert(stream.remotePeer) }
+                let peer = stream.remotePeer
+                let admitted = state.withLock { state -> Bool in
+                    state.inboundPeers.insert(peer)
+                    let open = state.inboundStreams[peer, default: 0]
+                    guard open < configuration.maxInboundStreamsPerPeer else { return false }
+                    state.inboundStreams[peer] = open + 1
+                    return true
+                }
+                guard admitted else {
+                    throw BitswapError(.limitExceeded, "more than \(configuration.maxInboundStreamsPerPeer) streams from \(peer)")
+                }
+                defer {
+                    state.withLock { state in
+                        let open = state.inboundStreams[peer, default: 1] - 1
+                        state.inboundStreams[peer] = open > 0 ? open : nil
+                    }
+                }
                 try await serve(stream, version: version)
             }
         }

@@ -169,4 +169,31 @@ struct BadPeerTests {
         await NetworkTests.shutdown(client)
         await forger.shutdown()
     }
+    @Test func streamsPerPeerAreCapped() async throws {
+        let block = rawBlock(size: 5000, seed: 5)
+        let setup = try await Setup(blocks: [block])
+        let attacker = try await startedHost()
+        var streams: [P2PStream] = []
+        for _ in 0..<8 {
+            streams.append(try await attacker.newStream(to: setup.server.0.dialAddress, protocol: Self.protocolID))
+        }
+        // The ninth is reset at once; the eight stay open.
+        let ninth = try await attacker.newStream(to: setup.server.0.dialAddress, protocol: Self.protocolID)
+        await #expect(throws: P2PError.streamReset) { while try await ninth.read() != nil {} }
+        // An open one still works: a want on it is answered (on a stream the server opens).
+        let want = BitswapMessage(wantlist: [.init(cid: block.cid, wantType: .block)])
+        let answered = Counter()
+        attacker.handle(Self.protocolID) { stream in
+            while let frame = try await stream.readLengthPrefixed(maxLength: 4 << 20) {
+                let message = try BitswapMessage(decoding: Array(frame.readableBytesView))
+                if message.blocks.contains(block) { answered.increment() }
+            }
+        }
+        try await streams[0].write(ByteBuffer(bytes: want.framed()))
+        #expect(await eventually { answered.value == 1 })
+        for stream in streams { stream.reset() }
+        try await setup.checkStillServes(block)
+        await attacker.shutdown()
+        await setup.shutdown()
+    }
 }
