@@ -126,6 +126,7 @@ struct NetworkTests {
             let bytes = try await readFile(file.root, from: service)
             print("bitswap BlockService read with read-ahead: 8 MiB in \(clock.now - started)")
             #expect(sha256(bytes) == sha256(file.bytes))
+            await service.flush()  // fetched blocks are stored behind the reader
             #expect(local.count == file.blockCount, "fetched blocks were stored")
             #expect(fetcher.1.statistics.blocksReceived == file.blockCount)
             // A block nobody has: nil after the source's timeout, not an error.
