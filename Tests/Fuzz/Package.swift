@@ -18,6 +18,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("FuzzNoise", ["P2P", "NIOCore", "Crypto"]),
     ("FuzzMultiaddr", ["P2P"]),
     ("FuzzIdentify", ["P2P"]),
+    ("FuzzBitswapMessage", ["Bitswap"]),
 ]
 
 /// Products that come from packages other than tau (P2P's API speaks NIO's
