@@ -196,6 +196,38 @@ struct NetworkTests {
         await Self.shutdown(client)
         await peer.shutdown()
     }
+    @Test(arguments: [BitswapProtocol.v110, .v100])
+    func olderProtocolVersionsAreNegotiated(version: BitswapProtocol) async throws {
+        // A peer speaking only `version`: wants reach it as want-blocks, blocks come back in
+        // that version's field (1.0.0: bare bytes, named CIDv0).
+        let block = Block(hashing: Array("an old peer's dag-pb block".utf8), codec: .dagPB, version: .v0)
+        let peer = try await startedHost()
+        let seen = Mutex<[BitswapMessage.Entry]>([])
+        peer.handle(version.rawValue) { stream in
+            while let frame = try await stream.readLengthPrefixed(maxLength: 4 << 20) {
+                let message = try BitswapMessage(decoding: Array(frame.readableBytesView))
+                seen.withLock { $0.append(contentsOf: message.wantlist) }
+                if message.wantlist.contains(where: { $0.cid == block.cid && !$0.cancel }) {
+                    try await stream.write(ByteBuffer(bytes: BitswapMessage(blocks: [block]).framed(for: version)))
+                }
+            }
+        }
+        let client = try await Self.node()
+        do {
+            try await client.0.connect(peer.dialAddress)
+            #expect(await eventually { client.1.peers.count == 1 })
+            #expect(try await client.1.get(block.cid, timeout: .seconds(10)) == block)
+            let entries = seen.withLock { $0 }
+            #expect(entries.contains { $0.cid == block.cid && $0.wantType == .block && !$0.sendDontHave })
+            #expect(!entries.contains { $0.wantType == .have }, "no want-have before 1.2.0")
+        } catch {
+            await Self.shutdown(client)
+            await peer.shutdown()
+            throw error
+        }
+        await Self.shutdown(client)
+        await peer.shutdown()
+    }
 }
 
 final class Counter: Sendable {
