@@ -195,6 +195,9 @@ public final class Bitswap: Sendable {
     /// Wants the server holds for `peer` (queued and waiting for a block).
     public func wantlistSize(of peer: PeerID) -> Int { state.withLock { $0.server.wantCount(peer) } }
 
+    /// Bitswap streams `peer` has open to this node now.
+    public func inboundStreams(from peer: PeerID) -> Int { state.withLock { $0.inboundStreams[peer] ?? 0 } }
+
     /// Blocks the client wants now.
     public var wantCount: Int { state.withLock { $0.wants.wantCount } }
 

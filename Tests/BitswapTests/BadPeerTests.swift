@@ -177,7 +177,8 @@ struct BadPeerTests {
         for _ in 0..<8 {
             streams.append(try await attacker.newStream(to: setup.server.0.dialAddress, protocol: Self.protocolID))
         }
-        // The ninth is reset at once; the eight stay open.
+        // Once the server runs the eight, a ninth is reset at once; the eight stay open.
+        #expect(await eventually { setup.server.1.inboundStreams(from: attacker.peerID) == 8 })
         let ninth = try await attacker.newStream(to: setup.server.0.dialAddress, protocol: Self.protocolID)
         await #expect(throws: P2PError.streamReset) { while try await ninth.read() != nil {} }
         // An open one still works: a want on it is answered (on a stream the server opens).
@@ -191,6 +192,7 @@ struct BadPeerTests {
         }
         try await streams[0].write(ByteBuffer(bytes: want.framed()))
         #expect(await eventually { answered.value == 1 })
+        #expect(setup.server.1.inboundStreams(from: attacker.peerID) == 8)
         for stream in streams { stream.reset() }
         try await setup.checkStillServes(block)
         await attacker.shutdown()
