@@ -123,6 +123,7 @@ let package = Package(
         .testTarget(name: "BitswapTests", dependencies: [
             "Bitswap", "P2P", "Blocks", "Multiformats", "UnixFS", "ContentCache", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
         ], exclude: ["Peers"]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",

@@ -3,6 +3,7 @@
 
 import Blocks
 import Logging
+import Metrics
 import Multiformats
 import NIOCore
 import P2P
@@ -105,6 +106,7 @@ public final class Bitswap: Sendable {
     public let blocks: any BlockSource
     public let configuration: Configuration
     let logger: Logger
+    let metrics: BitswapMetrics
     let state: Mutex<State>
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
@@ -113,12 +115,14 @@ public final class Bitswap: Sendable {
     ///   - host: the libp2p host whose streams carry Bitswap.
     ///   - blocks: what the server may send (local blocks only).
     ///   - configuration: limits and timings.
+    ///   - metricsFactory: where the counters go (`BitswapMetrics.swift`; default: the global factory).
     public init(host: P2PHost, blocks: any BlockSource, configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "tau.bitswap")) {
+                logger: Logger = Logger(label: "tau.bitswap"), metricsFactory: (any MetricsFactory)? = nil) {
         self.host = host
         self.blocks = blocks
         self.configuration = configuration
         self.logger = logger
+        metrics = BitswapMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         state = Mutex(State(server: ServerEngine(configuration: configuration.server),
                             wants: WantManager(configuration: configuration.client)))
         (wakeStream, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -143,6 +147,7 @@ public final class Bitswap: Sendable {
                     return true
                 }
                 guard admitted else {
+                    metrics.refusedStreams.increment()
                     throw BitswapError(.limitExceeded, "more than \(configuration.maxInboundStreamsPerPeer) streams from \(peer)")
                 }
                 defer {
@@ -391,6 +396,7 @@ public final class Bitswap: Sendable {
             }
             for peer in actions.misbehaving {
                 state.statistics.misbehavingPeers += 1
+                metrics.misbehavingPeers.increment()
                 state.server.dropPeer(peer)
             }
             return (deliveries, senders)
@@ -422,6 +428,9 @@ public final class Bitswap: Sendable {
                 try await process(message, from: stream.remotePeer)
             }
         } catch {
+            if error is BitswapError || (error as? P2PError).map({ $0 == .limitExceeded || $0 == .malformed }) == true {
+                metrics.refusedStreams.increment()
+            }
             if !(error is CancellationError) {
                 logger.debug("bitswap: stream from \(stream.remotePeer) closed: \(error)")
             }
@@ -445,6 +454,7 @@ public final class Bitswap: Sendable {
     func process(_ message: BitswapMessage, from peer: PeerID) async throws {
         let now = ContinuousClock.now
         state.withLock { $0.statistics.messagesReceived += 1 }
+        metrics.messagesIn.increment()
         if !message.blocks.isEmpty || !message.presences.isEmpty {
             let actions = state.withLock { state -> WantManager<PeerID>.Actions in
                 let actions = state.wants.received(from: peer, blocks: message.blocks, presences: message.presences,
@@ -454,6 +464,10 @@ public final class Bitswap: Sendable {
                 state.statistics.duplicateBlocks += message.blocks.count - actions.delivered.count
                 return actions
             }
+            let bytes = actions.delivered.reduce(0) { $0 + $1.bytes.count }
+            metrics.blocksReceived.increment(by: actions.delivered.count)
+            metrics.bytesReceived.increment(by: bytes)
+            metrics.duplicateBlocks.increment(by: message.blocks.count - actions.delivered.count)
             perform(actions)
             if actions.misbehaving.contains(peer) {
                 throw BitswapError(.unwantedBlock, "from \(peer)")
@@ -512,6 +526,10 @@ public final class Bitswap: Sendable {
     }
 
     func countSent(_ message: BitswapMessage) {
+        let bytes = message.blocks.reduce(0) { $0 + $1.bytes.count }
+        metrics.messagesOut.increment()
+        metrics.blocksSent.increment(by: message.blocks.count)
+        metrics.bytesSent.increment(by: bytes)
         state.withLock { state in
             state.statistics.messagesSent += 1
             state.statistics.blocksSent += message.blocks.count

@@ -2,6 +2,7 @@ import Bitswap
 import Blocks
 import ContentCache
 import Foundation
+import MetricsTestKit
 import Multiformats
 import NIOCore
 import P2P
@@ -227,6 +228,42 @@ struct NetworkTests {
         }
         await Self.shutdown(client)
         await peer.shutdown()
+    }
+    @Test func countersForBlocksMessagesAndRefusedStreams() async throws {
+        let blocks = (0..<5).map { rawBlock(size: 2000 + $0, seed: UInt64(100 + $0)) }
+        let store = MemoryBlockStore()
+        try await store.put(blocks)
+        let serverMetrics = TestMetrics()
+        let clientMetrics = TestMetrics()
+        let serverHost = try await startedHost()
+        let server = Bitswap(host: serverHost, blocks: store, metricsFactory: serverMetrics)
+        server.start()
+        let clientHost = try await startedHost()
+        let client = Bitswap(host: clientHost, blocks: MemoryBlockStore(), metricsFactory: clientMetrics)
+        client.start()
+        do {
+            try await clientHost.connect(serverHost.dialAddress)
+            _ = try await client.prefetch(blocks.map(\.cid), into: MemoryBlockStore())
+            let size = blocks.reduce(0) { $0 + $1.bytes.count }
+            #expect(try clientMetrics.expectCounter("tau_bitswap_blocks_received_total").totalValue == 5)
+            #expect(try clientMetrics.expectCounter("tau_bitswap_received_bytes_total").totalValue == Int64(size))
+            #expect(try clientMetrics.expectCounter("tau_bitswap_messages_total", [("direction", "out")]).totalValue >= 1)
+            #expect(await eventually {
+                (try? serverMetrics.expectCounter("tau_bitswap_blocks_sent_total").totalValue) == 5
+            })
+            #expect(try serverMetrics.expectCounter("tau_bitswap_sent_bytes_total").totalValue == Int64(size))
+            #expect(try serverMetrics.expectCounter("tau_bitswap_messages_total", [("direction", "in")]).totalValue >= 1)
+            // A malformed message: the stream is reset and counted.
+            let stream = try await clientHost.newStream(to: serverHost.peerID, protocol: BitswapProtocol.v120.rawValue)
+            try await stream.write(ByteBuffer(bytes: [0x02, 0x0a, 0x05]))
+            #expect(await eventually {
+                (try? serverMetrics.expectCounter("tau_bitswap_refused_streams_total").totalValue) == 1
+            })
+        } catch {
+            await Self.shutdown((serverHost, server), (clientHost, client))
+            throw error
+        }
+        await Self.shutdown((serverHost, server), (clientHost, client))
     }
 }
 
