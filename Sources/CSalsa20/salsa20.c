@@ -45,19 +45,19 @@ static void input_words(uint32_t in[16], const uint32_t key[8], const uint32_t n
     memcpy(in, words, sizeof words);
 }
 
-static void one_block(uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
+static void one_block(const uint8_t *source, uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
     uint32_t in[16], x[16];
     input_words(in, key, nonce, counter);
     memcpy(x, in, sizeof x);
     DOUBLE_ROUNDS(x)
-    for (int i = 0; i < 16; i++) store_le32(data + 4 * i, load_le32(data + 4 * i) ^ (x[i] + in[i]));
+    for (int i = 0; i < 16; i++) store_le32(data + 4 * i, load_le32(source + 4 * i) ^ (x[i] + in[i]));
 }
 
 #if defined(__clang__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 typedef uint32_t v4 __attribute__((vector_size(16)));
 
-// XORs four blocks of key stream into `data`: lane j of every word is block j's.
-static inline void xor_four(uint8_t *data, const v4 x[16]) {
+// Writes `source` XOR four blocks of key stream to `data`: lane j of every word is block j's.
+static inline void xor_four(const uint8_t *source, uint8_t *data, const v4 x[16]) {
     // Words 4g…4g+3 of the four blocks, transposed: row j is block j's.
     for (int g = 0; g < 4; g++) {
         v4 a = x[4 * g], b = x[4 * g + 1], c = x[4 * g + 2], d = x[4 * g + 3];
@@ -66,18 +66,18 @@ static inline void xor_four(uint8_t *data, const v4 x[16]) {
         v4 rows[4] = {__builtin_shufflevector(t0, t2, 0, 1, 4, 5), __builtin_shufflevector(t0, t2, 2, 3, 6, 7),
                       __builtin_shufflevector(t1, t3, 0, 1, 4, 5), __builtin_shufflevector(t1, t3, 2, 3, 6, 7)};
         for (int j = 0; j < 4; j++) {
-            uint8_t *p = data + 64 * j + 16 * g;
+            size_t offset = 64 * j + 16 * g;
             v4 value;
-            memcpy(&value, p, 16);
+            memcpy(&value, source + offset, 16);
             value ^= rows[j];
-            memcpy(p, &value, 16);
+            memcpy(data + offset, &value, 16);
         }
     }
 }
 
 // Four blocks at once (SSE2 on x86-64, NEON on arm64), lane j of every word
 // belonging to block counter + j.
-static void four_blocks(uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
+static void four_blocks(const uint8_t *source, uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
     uint32_t in[16];
     input_words(in, key, nonce, counter);
     v4 start[16], x[16];
@@ -88,7 +88,7 @@ static void four_blocks(uint8_t *data, const uint32_t key[8], const uint32_t non
     memcpy(x, start, sizeof x);
     DOUBLE_ROUNDS(x)
     for (int i = 0; i < 16; i++) x[i] += start[i];
-    xor_four(data, x);
+    xor_four(source, data, x);
 }
 
 #if defined(__x86_64__)
@@ -96,7 +96,7 @@ typedef uint32_t v8 __attribute__((vector_size(32)));
 
 // Eight blocks at once with AVX2 (used when the CPU has it).
 __attribute__((target("avx2")))
-static void eight_blocks(uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
+static void eight_blocks(const uint8_t *source, uint8_t *data, const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
     uint32_t in[16];
     input_words(in, key, nonce, counter);
     v8 start[16], x[16];
@@ -116,20 +116,21 @@ static void eight_blocks(uint8_t *data, const uint32_t key[8], const uint32_t no
         first[i] = __builtin_shufflevector(word, word, 0, 1, 2, 3);
         second[i] = __builtin_shufflevector(word, word, 4, 5, 6, 7);
     }
-    xor_four(data, first);
-    xor_four(data + 256, second);
+    xor_four(source, data, first);
+    xor_four(source + 256, data + 256, second);
 }
 #define HAVE_EIGHT_BLOCKS 1
 #endif
 #define HAVE_FOUR_BLOCKS 1
 #endif
 
-void tau_salsa20_xor_blocks(uint8_t *data, size_t blocks, const uint32_t key[8],
-                            const uint32_t nonce[2], uint64_t counter) {
+void tau_salsa20_xor_blocks(const uint8_t *source, uint8_t *data, size_t blocks,
+                            const uint32_t key[8], const uint32_t nonce[2], uint64_t counter) {
 #ifdef HAVE_EIGHT_BLOCKS
     if (blocks >= 8 && __builtin_cpu_supports("avx2")) {
         while (blocks >= 8) {
-            eight_blocks(data, key, nonce, counter);
+            eight_blocks(source, data, key, nonce, counter);
+            source += 512;
             data += 512;
             blocks -= 8;
             counter += 8;
@@ -138,14 +139,16 @@ void tau_salsa20_xor_blocks(uint8_t *data, size_t blocks, const uint32_t key[8],
 #endif
 #ifdef HAVE_FOUR_BLOCKS
     while (blocks >= 4) {
-        four_blocks(data, key, nonce, counter);
+        four_blocks(source, data, key, nonce, counter);
+        source += 256;
         data += 256;
         blocks -= 4;
         counter += 4;
     }
 #endif
     while (blocks > 0) {
-        one_block(data, key, nonce, counter);
+        one_block(source, data, key, nonce, counter);
+        source += 64;
         data += 64;
         blocks -= 1;
         counter += 1;

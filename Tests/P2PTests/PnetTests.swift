@@ -108,6 +108,12 @@ struct PnetTests {
         }
         pieces[start...].withUnsafeMutableBytes { again.apply($0) }
         #expect(pieces == bulk)
+        // Out of place gives the same bytes and leaves the source alone.
+        let source = [UInt8](repeating: 0, count: bulk.count)
+        var destination = [UInt8](repeating: 0xAA, count: bulk.count)
+        var third = Salsa20Stream(key: key, nonce: nonce, counter: first)
+        source.withUnsafeBytes { input in destination.withUnsafeMutableBytes { third.apply(from: input, to: $0) } }
+        #expect(destination == bulk && source.allSatisfy { $0 == 0 })
     }
 
     @Test func swarmKeyFiles() throws {

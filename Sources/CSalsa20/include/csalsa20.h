@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// XORs `blocks` consecutive 64-byte Salsa20/20 key-stream blocks into
-/// `data` in place, the first being block number `counter` (64-bit block
-/// counter, 8-byte nonce). `key` is the 256-bit key and `nonce` the nonce,
-/// as little-endian words. `data` needs no alignment; nothing is retained.
-void tau_salsa20_xor_blocks(uint8_t *data, size_t blocks, const uint32_t key[8],
-                            const uint32_t nonce[2], uint64_t counter);
+/// Writes `source` XOR `blocks` consecutive 64-byte Salsa20/20 key-stream
+/// blocks to `destination`, the first being block number `counter` (64-bit
+/// block counter, 8-byte nonce). `key` is the 256-bit key and `nonce` the
+/// nonce, as little-endian words. `destination` may equal `source` (in
+/// place) but must not otherwise overlap it; neither needs alignment;
+/// nothing is retained.
+void tau_salsa20_xor_blocks(const uint8_t *source, uint8_t *destination, size_t blocks,
+                            const uint32_t key[8], const uint32_t nonce[2], uint64_t counter);
 
 #endif

@@ -49,15 +49,32 @@ final class PnetHandler: ChannelDuplexHandler {
             receiveStream = XSalsa20Stream(key: key.bytes, nonce: nonceBytes)
             guard buffer.readableBytes > 0 else { return }
         }
-        buffer.withUnsafeMutableReadableBytes { receiveStream!.apply($0) }
-        context.fireChannelRead(wrapInboundOut(buffer))
+        // Out of place: the socket's buffer is still referenced by NIO, so an
+        // in-place XOR would copy it first.
+        let output = Self.xor(buffer, with: &receiveStream!, allocator: context.channel.allocator)
+        context.fireChannelRead(wrapInboundOut(output))
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if sendStream == nil { sendNonce(context: context) }
-        var buffer = unwrapOutboundIn(data)
-        buffer.withUnsafeMutableReadableBytes { sendStream!.apply($0) }
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        let buffer = unwrapOutboundIn(data)
+        // Out of place: the writer still references `buffer`.
+        let output = Self.xor(buffer, with: &sendStream!, allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(output), promise: promise)
+    }
+
+    /// A new buffer holding `buffer`'s readable bytes XOR the key stream.
+    private static func xor(_ buffer: ByteBuffer, with stream: inout XSalsa20Stream,
+                            allocator: ByteBufferAllocator) -> ByteBuffer {
+        let count = buffer.readableBytes
+        var output = allocator.buffer(capacity: count)
+        output.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { destination in
+            buffer.withUnsafeReadableBytes { source in
+                stream.apply(from: source, to: UnsafeMutableRawBufferPointer(rebasing: destination[..<count]))
+            }
+            return count
+        }
+        return output
     }
 }
 

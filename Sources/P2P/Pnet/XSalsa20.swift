@@ -80,12 +80,22 @@ public struct Salsa20Stream: Sendable {
 
     /// XORs the key stream into `buffer`, continuing where the last call stopped.
     public mutating func apply(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard var pointer = buffer.baseAddress else { return }
-        var remaining = buffer.count
+        apply(from: UnsafeRawBufferPointer(buffer), to: buffer)
+    }
+
+    /// Writes `source` XOR the key stream to `destination` (out of place, so
+    /// a buffer someone else still references is not copied first),
+    /// continuing where the last call stopped.
+    /// - Precondition: equal sizes; the two are the same memory or do not overlap.
+    public mutating func apply(from source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer) {
+        precondition(source.count == destination.count)
+        guard var input = source.baseAddress, var output = destination.baseAddress else { return }
+        var remaining = source.count
         // Finish the previous block's key stream.
         while remaining > 0 && leftoverOffset < 64 {
-            pointer.storeBytes(of: pointer.load(as: UInt8.self) ^ leftover[leftoverOffset], as: UInt8.self)
-            pointer += 1
+            output.storeBytes(of: input.load(as: UInt8.self) ^ leftover[leftoverOffset], as: UInt8.self)
+            input += 1
+            output += 1
             remaining -= 1
             leftoverOffset += 1
         }
@@ -94,13 +104,15 @@ public struct Salsa20Stream: Sendable {
             // Homogeneous tuples are laid out as arrays of their element.
             withUnsafeBytes(of: key) { keyWords in
                 withUnsafeBytes(of: nonce) { nonceWords in
-                    tau_salsa20_xor_blocks(pointer.assumingMemoryBound(to: UInt8.self), wholeBlocks,
+                    tau_salsa20_xor_blocks(input.assumingMemoryBound(to: UInt8.self),
+                                           output.assumingMemoryBound(to: UInt8.self), wholeBlocks,
                                            keyWords.baseAddress!.assumingMemoryBound(to: UInt32.self),
                                            nonceWords.baseAddress!.assumingMemoryBound(to: UInt32.self), counter)
                 }
             }
             counter &+= UInt64(wholeBlocks)
-            pointer += wholeBlocks * 64
+            input += wholeBlocks * 64
+            output += wholeBlocks * 64
             remaining -= wholeBlocks * 64
         }
         if remaining > 0 {
@@ -109,7 +121,7 @@ public struct Salsa20Stream: Sendable {
             let (k, n) = (key, nonce)
             leftover.withUnsafeMutableBytes { Self.block(key: k, nonce: n, counter: blockCounter, into: $0.baseAddress!) }
             for i in 0..<remaining {
-                pointer.storeBytes(of: pointer.load(fromByteOffset: i, as: UInt8.self) ^ leftover[i], toByteOffset: i, as: UInt8.self)
+                output.storeBytes(of: input.load(fromByteOffset: i, as: UInt8.self) ^ leftover[i], toByteOffset: i, as: UInt8.self)
             }
             leftoverOffset = remaining
         }
@@ -145,6 +157,11 @@ public struct XSalsa20Stream: Sendable {
 
     /// XORs the key stream into `buffer`, continuing where the last call stopped.
     public mutating func apply(_ buffer: UnsafeMutableRawBufferPointer) { stream.apply(buffer) }
+
+    /// Writes `source` XOR the key stream to `destination` (see `Salsa20Stream`).
+    public mutating func apply(from source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer) {
+        stream.apply(from: source, to: destination)
+    }
 
     public mutating func apply(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { apply($0) }
