@@ -200,6 +200,9 @@ public final class Bitswap: Sendable {
     /// Wants the server holds for `peer` (queued and waiting for a block).
     public func wantlistSize(of peer: PeerID) -> Int { state.withLock { $0.server.wantCount(peer) } }
 
+    /// Read-ahead wants in flight (`BitswapNetworkSource`).
+    public var readAheadWants: Int { state.withLock { $0.readAhead.pendingCount } }
+
     /// Bitswap streams `peer` has open to this node now.
     public func inboundStreams(from peer: PeerID) -> Int { state.withLock { $0.inboundStreams[peer] ?? 0 } }
 
@@ -385,8 +388,9 @@ public final class Bitswap: Sendable {
                         regular = true
                     }
                 }
-                if ids.contains(Self.readAheadID) && !regular {
-                    state.readAhead.store(block, budget: configuration.readAheadBytes)
+                if ids.contains(Self.readAheadID) {
+                    state.readAhead.delivered(block.cid.multihash)
+                    if !regular { state.readAhead.store(block, budget: configuration.readAheadBytes) }
                 }
             }
             var senders: [(PeerSender, [BitswapMessage.Entry])] = []
@@ -572,6 +576,9 @@ public final class Bitswap: Sendable {
                 gone.append(sender)
             }
             for peer in state.server.peers where !connected.contains(peer) { state.server.dropPeer(peer) }
+            // Read-ahead nobody read for the stall timeout (the reader went away) is given up.
+            let stale = state.readAhead.expire(olderThan: now - configuration.stallTimeout)
+            if !stale.isEmpty { actions.merge(Self.unwant(stale, id: Self.readAheadID, in: &state)) }
             actions.merge(state.wants.tick(now: now))
             return (actions, Array(state.mailboxes.values), gone)
         }
@@ -596,13 +603,23 @@ public final class Bitswap: Sendable {
     /// link read through `advanceReadAhead(after:)` wants the next one.
     func startReadAhead(_ links: [CID], count: Int) {
         guard count > 0, !links.isEmpty else { return }
-        let first = state.withLock { state in state.readAhead.addList(links, count: count) }
+        let now = ContinuousClock.now
+        let first = state.withLock { state in
+            let first = state.readAhead.addList(links, count: count)
+            for cid in first { state.readAhead.wanted(cid, now: now) }
+            return first
+        }
         want(first, for: Self.readAheadID)
     }
 
     /// `cid` was read: the list it came from wants its next link.
     func advanceReadAhead(after cid: CID) {
-        let next = state.withLock { state in state.readAhead.advance(after: cid.multihash) }
+        let now = ContinuousClock.now
+        let next = state.withLock { state in
+            let next = state.readAhead.advance(after: cid.multihash)
+            if let next { state.readAhead.wanted(next, now: now) }
+            return next
+        }
         if let next { want([next], for: Self.readAheadID) }
     }
 }
@@ -626,6 +643,26 @@ struct ReadAheadState {
     private var listOrder: [UInt64] = []
     private var parent: [Multihash: UInt64] = [:]
     private var nextList: UInt64 = 1
+    /// Read-ahead wants not delivered yet, and since when.
+    private var pending: [Multihash: (cid: CID, since: ContinuousClock.Instant)] = [:]
+
+    mutating func wanted(_ cid: CID, now: ContinuousClock.Instant) {
+        let key = cid.multihash
+        if pending[key] == nil { pending[key] = (cid, now) }
+    }
+
+    mutating func delivered(_ key: Multihash) { pending[key] = nil }
+
+    /// Read-ahead wants older than `deadline`, forgotten.
+    mutating func expire(olderThan deadline: ContinuousClock.Instant) -> [CID] {
+        guard pending.values.contains(where: { $0.since < deadline }) else { return [] }
+        let stale = pending.filter { $0.value.since < deadline }
+        for key in stale.keys { pending[key] = nil }
+        return stale.values.map(\.cid)
+    }
+
+    /// Read-ahead wants in flight.
+    var pendingCount: Int { pending.count }
 
     mutating func store(_ block: Block, budget: Int) {
         let key = block.cid.multihash

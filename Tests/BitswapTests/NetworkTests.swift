@@ -265,6 +265,30 @@ struct NetworkTests {
         }
         await Self.shutdown((serverHost, server), (clientHost, client))
     }
+    @Test func readAheadNobodyReadsIsGivenUp() async throws {
+        // A file root whose leaves nobody has: reading the root wants them ahead; with no
+        // reader and no answer they are cancelled after the stall timeout.
+        let providerStore = MemoryBlockStore()
+        let file = try await ImportedFile(size: 3 << 18 + 1, seed: 13, into: providerStore)
+        let root = try #require(try await providerStore.get(file.root))
+        let leaves = try #require(try DAGLinks.links(of: file.root, block: root))
+        #expect(leaves.count == 4)
+        for leaf in leaves { try await providerStore.delete(leaf) }
+        let provider = try await Self.node(providerStore)
+        let fetcher = try await Self.node { $0.stallTimeout = .seconds(1) }
+        do {
+            try await fetcher.0.connect(provider.0.dialAddress)
+            let source = BitswapNetworkSource(bitswap: fetcher.1, timeout: .seconds(5), readAhead: 8)
+            #expect(try await source.get(file.root) == root)
+            #expect(fetcher.1.readAheadWants == 4)
+            #expect(fetcher.1.wantCount == 4)
+            #expect(await eventually { fetcher.1.readAheadWants == 0 && fetcher.1.wantCount == 0 })
+        } catch {
+            await Self.shutdown(provider, fetcher)
+            throw error
+        }
+        await Self.shutdown(provider, fetcher)
+    }
 }
 
 final class Counter: Sendable {
