@@ -91,6 +91,8 @@ public final class Bitswap: Sendable {
         /// says so), with the number of such streams open now.
         var inboundPeers: Set<PeerID> = []
         var inboundStreams: [PeerID: Int] = [:]
+        /// Inbound streams being served, reset by `stop()`.
+        var serving: [ObjectIdentifier: P2PStream] = [:]
         var nextID: UInt64 = 1
         var running = false
         var stopped = false
@@ -138,15 +140,21 @@ public final class Bitswap: Sendable {
         guard first else { return }
         for version in configuration.protocols {
             host.handle(version.rawValue) { [self] stream in
+                enum Admission { case admitted, tooMany, stopped }
                 let peer = stream.remotePeer
-                let admitted = state.withLock { state -> Bool in
+                let admission = state.withLock { state -> Admission in
+                    guard !state.stopped else { return .stopped }
                     state.inboundPeers.insert(peer)
                     let open = state.inboundStreams[peer, default: 0]
-                    guard open < configuration.maxInboundStreamsPerPeer else { return false }
+                    guard open < configuration.maxInboundStreamsPerPeer else { return .tooMany }
                     state.inboundStreams[peer] = open + 1
-                    return true
+                    state.serving[ObjectIdentifier(stream)] = stream
+                    return .admitted
                 }
-                guard admitted else {
+                switch admission {
+                case .admitted: break
+                case .stopped: throw BitswapError(.stopped, "Bitswap stopped")
+                case .tooMany:
                     metrics.refusedStreams.increment()
                     throw BitswapError(.limitExceeded, "more than \(configuration.maxInboundStreamsPerPeer) streams from \(peer)")
                 }
@@ -154,6 +162,7 @@ public final class Bitswap: Sendable {
                     state.withLock { state in
                         let open = state.inboundStreams[peer, default: 1] - 1
                         state.inboundStreams[peer] = open > 0 ? open : nil
+                        state.serving[ObjectIdentifier(stream)] = nil
                     }
                 }
                 try await serve(stream, version: version)
@@ -172,7 +181,7 @@ public final class Bitswap: Sendable {
     /// Unregisters the protocols, stops the tasks, resets this node's streams
     /// and ends every pending fetch with `.stopped`.
     public func stop() async {
-        let (tasks, senders, boxes) = state.withLock { state in
+        let (tasks, senders, boxes, serving) = state.withLock { state in
             state.running = false
             state.stopped = true
             defer {
@@ -180,14 +189,17 @@ public final class Bitswap: Sendable {
                 state.senders = [:]
                 state.mailboxes = [:]
                 state.waiting = [:]
+                state.serving = [:]
             }
-            return (state.tasks, Array(state.senders.values), Array(state.mailboxes.values))
+            return (state.tasks, Array(state.senders.values), Array(state.mailboxes.values),
+                    Array(state.serving.values))
         }
         for version in configuration.protocols { host.removeHandler(version.rawValue) }
         for task in tasks { task.cancel() }
         wakeContinuation.finish()
         for sender in senders { sender.close() }
         for box in boxes { box.close() }
+        for stream in serving { stream.reset() }
         for task in tasks { await task.value }
     }
 

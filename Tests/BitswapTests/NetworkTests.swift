@@ -289,6 +289,29 @@ struct NetworkTests {
         }
         await Self.shutdown(provider, fetcher)
     }
+    @Test func stopEndsFetchesAndInboundStreams() async throws {
+        let server = try await Self.node()
+        let other = try await startedHost()
+        let client = try await Self.node()
+        do {
+            let stream = try await other.newStream(to: server.0.dialAddress, protocol: BitswapProtocol.v120.rawValue)
+            #expect(await eventually { server.1.inboundStreams(from: other.peerID) == 1 })
+            try await client.0.connect(server.0.dialAddress)
+            let pending = Task { try await client.1.get(rawBlock("nobody has it").cid, timeout: .seconds(20)) }
+            #expect(await eventually { client.1.wantCount == 1 })
+            await server.1.stop()
+            await #expect(throws: P2PError.streamReset) { while try await stream.read() != nil {} }
+            await client.1.stop()
+            await #expect(throws: BitswapError.stopped) { try await pending.value }
+        } catch {
+            await Self.shutdown(server, client)
+            await other.shutdown()
+            throw error
+        }
+        await server.0.shutdown()
+        await client.0.shutdown()
+        await other.shutdown()
+    }
 }
 
 final class Counter: Sendable {
