@@ -312,6 +312,39 @@ struct NetworkTests {
         await client.0.shutdown()
         await other.shutdown()
     }
+    @Test func aWaitingWantIsServedWhenTheBlockIsAdded() async throws {
+        // A want-block without sendDontHave for a block the server lacks waits in its
+        // ledger (rule S4); blocksAdded sends it. The asking peer is a bare host.
+        let block = rawBlock(size: 3000, seed: 21)
+        let store = MemoryBlockStore()
+        let server = try await Self.node(store)
+        let asker = try await startedHost()
+        let received = Counter()
+        asker.handle(BitswapProtocol.v120.rawValue) { stream in
+            while let frame = try await stream.readLengthPrefixed(maxLength: 4 << 20) {
+                let message = try BitswapMessage(decoding: Array(frame.readableBytesView))
+                if message.blocks.contains(block) { received.increment() }
+            }
+        }
+        do {
+            let stream = try await asker.newStream(to: server.0.dialAddress, protocol: BitswapProtocol.v120.rawValue)
+            let want = BitswapMessage(wantlist: [.init(cid: block.cid, wantType: .block, sendDontHave: false)])
+            try await stream.write(ByteBuffer(bytes: want.framed()))
+            #expect(await eventually { server.1.wantlistSize(of: asker.peerID) == 1 })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(received.value == 0)
+            try await store.put([block])
+            server.1.blocksAdded([block])
+            #expect(await eventually { received.value == 1 })
+            #expect(server.1.wantlistSize(of: asker.peerID) == 0)
+        } catch {
+            await Self.shutdown(server)
+            await asker.shutdown()
+            throw error
+        }
+        await Self.shutdown(server)
+        await asker.shutdown()
+    }
 }
 
 final class Counter: Sendable {
