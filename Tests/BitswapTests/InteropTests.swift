@@ -137,7 +137,7 @@ struct InteropTests {
                   + String(format: "(%.1f MB/s)", Double(Self.size) / (Double(words[3]) ?? 1) / 1e6))
             #expect(words[1] == sha256(file.bytes))
             #expect(Int(words[2]) == Self.size)
-            #expect(node.1.statistics.blocksSent >= file.blockCount)
+            #expect(await eventually { node.1.statistics.blocksSent >= file.blockCount })
         } catch {
             await NetworkTests.shutdown(node)
             throw error
