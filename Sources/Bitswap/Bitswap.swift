@@ -353,17 +353,26 @@ public final class Bitswap: Sendable {
     }
 
     /// Registers `id` as waiting for `cids` and wants those nobody wanted yet.
+    /// A block that arrived for read-ahead meanwhile is handed over from the
+    /// buffer instead of being wanted again.
     func want(_ cids: [CID], for id: UInt64) {
         let now = ContinuousClock.now
-        let actions = state.withLock { state -> WantManager<PeerID>.Actions in
+        let (actions, ready) = state.withLock { state -> (WantManager<PeerID>.Actions, [(Mailbox, Block)]) in
             var fresh: [CID] = []
+            var ready: [(Mailbox, Block)] = []
             for cid in cids {
                 let key = cid.multihash
+                if id != Self.readAheadID, let box = state.mailboxes[id], let bytes = state.readAhead.take(key) {
+                    ready.append((box, Block(cid: cid, bytes: bytes)))
+                    continue
+                }
+                if id == Self.readAheadID && state.readAhead.contains(key) { continue }
                 if state.waiting[key] == nil { fresh.append(cid) }
                 state.waiting[key, default: []].insert(id)
             }
-            return state.wants.want(fresh, now: now)
+            return (state.wants.want(fresh, now: now), ready)
         }
+        for (box, block) in ready { box.put(block) }
         perform(actions)
     }
 
