@@ -17,7 +17,7 @@ import UnixFS
 /// `readAhead` leaves in flight and finds most leaves already fetched. Blocks
 /// fetched ahead wait in a buffer of `Configuration.readAheadBytes` (oldest
 /// dropped first) until read. Links the `local` store has are not fetched.
-public struct BitswapNetworkSource: BlockSource {
+public struct BitswapNetworkSource: VerifiedBlockSource {
     public let bitswap: Bitswap
     /// How long one `get` waits for a block: 30 s.
     public let timeout: Duration
@@ -35,6 +35,12 @@ public struct BitswapNetworkSource: BlockSource {
     }
 
     public func get(_ cid: CID) async throws -> [UInt8]? {
+        try await verifiedBlock(cid)?.bytes
+    }
+
+    /// `get`'s block: read-ahead blocks and fetched ones were hashed when
+    /// they arrived (blocks are kept only if they match the multihash wanted).
+    public func verifiedBlock(_ cid: CID) async throws -> Block? {
         let bytes: [UInt8]
         if let ahead = bitswap.takeReadAhead(cid) {
             bytes = ahead
@@ -54,7 +60,7 @@ public struct BitswapNetworkSource: BlockSource {
             }
             bitswap.startReadAhead(missing, count: readAhead)
         }
-        return bytes
+        return Block(cid: cid, bytes: bytes)
     }
 
     public func has(_ cid: CID) async throws -> Bool {

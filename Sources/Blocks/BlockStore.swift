@@ -10,6 +10,15 @@ public protocol BlockSource: Sendable {
     func has(_ cid: CID) async throws -> Bool
 }
 
+/// A source that hashes every block and compares it with its CID before
+/// returning it (Bitswap does, as blocks arrive), so a reader of untrusted
+/// data need not hash it a second time.
+public protocol VerifiedBlockSource: BlockSource {
+    /// The block named `cid`, its bytes already checked against `cid`'s
+    /// multihash, or `nil` if this source does not have it.
+    func verifiedBlock(_ cid: CID) async throws -> Block?
+}
+
 /// Something blocks can be written to.
 public protocol BlockSink: Sendable {
     /// Stores `blocks`. When this returns, they are as durable as the sink promises

@@ -11,7 +11,8 @@ import Synchronization
 /// 3. A block read from the local store is cached, then returned. The store
 ///    verified it when it was written, so it is not hashed again.
 /// 4. A block fetched from the network is hashed and compared with its CID
-///    first (`Block(verifying:cid:)`): a mismatch throws
+///    first (`Block(verifying:cid:)`, or by the source itself when it is a
+///    `VerifiedBlockSource`, as Bitswap is): a mismatch throws
 ///    `BlockError.hashMismatch` and the bytes are neither stored nor cached.
 ///    A verified block is cached and returned at once; with `.store` (the
 ///    default) it is also written to the local store behind the reader, in
@@ -79,16 +80,29 @@ public final class BlockService: BlockSource {
             cache.insertBlock(stored, for: cid)
             return stored
         }
-        guard let network, let fetched = try await network.get(cid) else {
+        guard let network else {
             metrics.missing.increment()
             return nil
         }
         let block: Block
-        do {
-            block = try Block(verifying: fetched, cid: cid)
-        } catch {
-            metrics.refused.increment()
-            throw error
+        if let verifying = network as? any VerifiedBlockSource {
+            // Hashed as it arrived: not again.
+            guard let verified = try await verifying.verifiedBlock(cid) else {
+                metrics.missing.increment()
+                return nil
+            }
+            block = verified
+        } else {
+            guard let fetched = try await network.get(cid) else {
+                metrics.missing.increment()
+                return nil
+            }
+            do {
+                block = try Block(verifying: fetched, cid: cid)
+            } catch {
+                metrics.refused.increment()
+                throw error
+            }
         }
         metrics.network.increment()
         cache.insertBlock(block.bytes, for: cid)

@@ -81,6 +81,17 @@ final class CountingSource: BlockStore {
         #expect(local.putCalls < blocks.count, "written in batches (\(local.putCalls) puts)")
     }
 
+    /// A source that verifies blocks itself (Bitswap) is asked for the
+    /// verified block, which the service takes without hashing it again.
+    @Test func verifiedSourcesAreTrusted() async throws {
+        let remote = makeBlock(6)
+        let network = VerifyingSource(remote)
+        let service = BlockService(cache: ContentCache(byteBudget: 1 << 20), local: try await CountingSource(), network: network)
+        #expect(try await service.get(remote.cid) == remote.bytes)
+        #expect(network.calls.withLock { $0 } == (verified: 1, plain: 0))
+        #expect(try await service.get(makeBlock(7).cid) == nil)
+    }
+
     @Test func cacheOnlyLeavesTheLocalStoreAlone() async throws {
         let remote = makeBlock(3)
         let local = try await CountingSource()
@@ -162,4 +173,23 @@ final class GatedStore: BlockStore {
     func has(_ cid: CID) async throws -> Bool { try await store.has(cid) }
     func delete(_ cid: CID) async throws { try await store.delete(cid) }
     func allMultihashes() async throws -> [Multihash] { try await store.allMultihashes() }
+}
+
+/// A `VerifiedBlockSource` with one block, counting which method is called.
+final class VerifyingSource: VerifiedBlockSource {
+    let block: Block
+    let calls = Mutex<(verified: Int, plain: Int)>((0, 0))
+    init(_ block: Block) { self.block = block }
+
+    func verifiedBlock(_ cid: CID) async throws -> Block? {
+        calls.withLock { $0.verified += 1 }
+        return cid == block.cid ? block : nil
+    }
+
+    func get(_ cid: CID) async throws -> [UInt8]? {
+        calls.withLock { $0.plain += 1 }
+        return cid == block.cid ? block.bytes : nil
+    }
+
+    func has(_ cid: CID) async throws -> Bool { cid == block.cid }
 }
