@@ -5,6 +5,7 @@
 
 import Blocks
 import Multiformats
+import P2P
 
 /// The protocol versions tau speaks, newest first.
 public enum BitswapProtocol: String, CaseIterable, Sendable, Comparable {
