@@ -54,22 +54,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         guard bytes.count <= Self.maxEncodedLength else {
             throw P2PError(.limitExceeded, "public key of \(bytes.count) bytes")
         }
-        var reader = ProtoReader(Array(bytes))
-        var type: UInt64?
-        var data: [UInt8]?
-        while let (field, wire) = try reader.nextField() {
-            switch field {
-            case 1:
-                try ProtoReader.expect(wire, .varint, field: "PublicKey.Type")
-                type = try reader.readVarint()
-            case 2:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "PublicKey.Data")
-                data = Array(try reader.readBytes())
-            default:
-                try reader.skip(wire)
-            }
-        }
-        guard let type, let data else { throw P2PError(.malformed, "PublicKey without Type or Data") }
+        let (type, data) = try parseKeyMessage(bytes, name: "PublicKey")
         guard let keyType = KeyType(rawValue: type) else { throw P2PError(.unsupported, "key type \(type)") }
         if keyType == .ed25519 {
             try self.init(ed25519: data)
@@ -136,22 +121,7 @@ public struct KeyPair: Sendable {
     /// py-libp2p serializes it); a public half must match the seed.
     public init(privateKeyProtobuf bytes: some Collection<UInt8>) throws(P2PError) {
         guard bytes.count <= 4096 else { throw P2PError(.limitExceeded, "private key of \(bytes.count) bytes") }
-        var reader = ProtoReader(Array(bytes))
-        var type: UInt64?
-        var data: [UInt8]?
-        while let (field, wire) = try reader.nextField() {
-            switch field {
-            case 1:
-                try ProtoReader.expect(wire, .varint, field: "PrivateKey.Type")
-                type = try reader.readVarint()
-            case 2:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "PrivateKey.Data")
-                data = Array(try reader.readBytes())
-            default:
-                try reader.skip(wire)
-            }
-        }
-        guard let type, let data else { throw P2PError(.malformed, "PrivateKey without Type or Data") }
+        let (type, data) = try parseKeyMessage(bytes, name: "PrivateKey")
         guard type == KeyType.ed25519.rawValue else {
             throw P2PError(.unsupported, "identity keys of type \(KeyType(rawValue: type)?.description ?? String(type)); tau uses Ed25519")
         }
@@ -245,4 +215,27 @@ public struct KeyPair: Sendable {
         }
         return try KeyPair(privateKeyProtobuf: bytes)
     }
+}
+
+/// The `Type` and `Data` of a libp2p `PublicKey` or `PrivateKey` protobuf
+/// (`{ required KeyType Type = 1; required bytes Data = 2; }`); `name` is
+/// the message's, for errors.
+private func parseKeyMessage(_ bytes: some Collection<UInt8>, name: String) throws(P2PError) -> (type: UInt64, data: [UInt8]) {
+    var reader = ProtoReader(Array(bytes))
+    var type: UInt64?
+    var data: [UInt8]?
+    while let (field, wire) = try reader.nextField() {
+        switch field {
+        case 1:
+            try ProtoReader.expect(wire, .varint, field: "\(name).Type")
+            type = try reader.readVarint()
+        case 2:
+            try ProtoReader.expect(wire, .lengthDelimited, field: "\(name).Data")
+            data = Array(try reader.readBytes())
+        default:
+            try reader.skip(wire)
+        }
+    }
+    guard let type, let data else { throw P2PError(.malformed, "\(name) without Type or Data") }
+    return (type, data)
 }
