@@ -11,7 +11,8 @@ import Foundation
 ///
 /// `shared` is made on first use with one thread per active core and lives
 /// as long as the process, like NIO's singleton event loop group, so tasks
-/// never outlive their executor.
+/// never outlive their executor. Others (the node runs each forwarded CLI
+/// command on one of a single thread) end with `stop()`.
 public final class ServingExecutor: TaskExecutor, @unchecked Sendable {
     /// The process-wide instance every gateway uses unless given another.
     public static let shared = ServingExecutor(threads: ProcessInfo.processInfo.activeProcessorCount, name: "tau-serving")
@@ -20,11 +21,13 @@ public final class ServingExecutor: TaskExecutor, @unchecked Sendable {
     // Guarded by `condition`: a FIFO as an array and the index of its head.
     private var jobs: [UnownedJob] = []
     private var head = 0
+    private var stopping = false
 
     /// Starts `threads` threads (at least one) named `name-N`.
     public init(threads: Int, name: String) {
         for index in 0..<max(1, threads) {
-            let thread = Thread { [unowned self] in self.run() }
+            // The threads keep the executor alive until `stop` lets them end.
+            let thread = Thread { self.run() }
             thread.name = "\(name)-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -39,11 +42,23 @@ public final class ServingExecutor: TaskExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Ends the threads once the queued jobs have run (never for `shared`).
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
     private func run() {
         let executor = asUnownedTaskExecutor()
         while true {
             condition.lock()
-            while head == jobs.count { condition.wait() }
+            while head == jobs.count && !stopping { condition.wait() }
+            if head == jobs.count {
+                condition.unlock()
+                return
+            }
             let job = jobs[head]
             head += 1
             if head == jobs.count {

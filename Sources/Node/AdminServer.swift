@@ -1,5 +1,6 @@
 import ContentCache
 import Foundation
+import Gateway
 import P2P
 import Repo
 import Logging
@@ -195,7 +196,7 @@ public final class AdminServer: @unchecked Sendable {
         inputThread.start()
 
         // The command, on a thread of its own.
-        let executor = ThreadExecutor(name: "tau-admin-command")
+        let executor = ServingExecutor(threads: 1, name: "tau-admin-command")
         let status = Mutex<Int32?>(nil)
         let invocation = CommandInvocation(
             repo: routes.repo, host: routes.host, blocks: routes.blocks, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
