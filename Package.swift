@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
+        .library(name: "Sites", targets: ["Sites"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -73,6 +74,9 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
 
+        // Layer 3: data services, each on the repo's transaction API.
+        .target(name: "Sites", dependencies: ["Multiformats", "Repo"]),
+
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [
             "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache",
@@ -85,7 +89,7 @@ let package = Package(
 
         // Layer 5: the node (config, service wiring, lifecycle, admin API).
         .target(name: "Node", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P", "Bitswap",
+            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P", "Bitswap", "Sites",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,10 +105,15 @@ let package = Package(
         .executableTarget(
             name: "tau",
             dependencies: [
-                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "CMalloc", "Node", "P2P",
+                "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "CMalloc", "Node", "P2P", "Sites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // Crash safety: writes service records and blocks in repo transactions
+        // until killed, and checks a repo after a kill (Tests/CrashSafety/kill-write.sh).
+        .executableTarget(name: "tau-crash-writer", dependencies: ["Repo", "Blocks", "Multiformats"],
+                          path: "Tests/CrashSafety/CrashWriter"),
 
         // Tests. TestSupport loads ../shared/vectors and generates inputs.
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
@@ -113,6 +122,7 @@ let package = Package(
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
         .testTarget(name: "RepoTests", dependencies: ["Repo", "LMDB", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
+        .testTarget(name: "SitesTests", dependencies: ["Sites", "Repo", "Blocks", "Multiformats", "UnixFS", "TestSupport"]),
         .testTarget(name: "ContentCacheTests", dependencies: ["ContentCache", "Blocks", "Multiformats", "UnixFS", "TestSupport"]),
         .testTarget(name: "P2PTests", dependencies: [
             "P2P", "Multiformats", "TestSupport",

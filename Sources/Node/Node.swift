@@ -8,6 +8,7 @@ import Metrics
 import Multiformats
 import P2P
 import Repo
+import Sites
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -68,8 +69,12 @@ public final class TauNode: Sendable {
         } else {
             host = nil
         }
-        repo = try Repo(path: options.repoPath)
+        repo = try Repo(path: options.repoPath, databases: Self.serviceDatabases)
     }
+
+    /// Every service database (formats/lmdb.md §3.6); every process that
+    /// opens a node's repo registers all of them.
+    public static let serviceDatabases: [ServiceDatabase] = [SiteRegistry.database]
 
     /// Runs until a shutdown signal; returns after the repo is closed.
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
@@ -147,7 +152,7 @@ struct NodeService: Service {
             let address = try HostPort(configuration.gateway.listen, field: "gateway.listen")
             let server = GatewayServer(
                 configuration: GatewayConfiguration(host: address.host, port: address.port),
-                blocks: blocks, cache: cache, sites: RepoSiteResolver(repo: node.repo), logger: node.logger)
+                blocks: blocks, cache: cache, sites: RepoSiteResolver(registry: try SiteRegistry(repo: node.repo)), logger: node.logger)
             let bound = try await server.start()
             let hostPort = HostPort(host: address.host, port: bound.port ?? address.port)
             try (hostPort.description + "\n").write(toFile: repoPath + "/gateway", atomically: true, encoding: .utf8)
@@ -237,22 +242,22 @@ extension NodeService {
     }
 }
 
-/// Sites from the repo's registry, re-read when `Repo.sitesGeneration` moves
-/// (a publish or rollback through this process), so a switch is atomic: a
-/// request gets the whole old site or the whole new one.
+/// Sites from the repo's registry, re-read when the registry's generation
+/// moves (a publish or rollback through this process), so a switch is atomic:
+/// a request gets the whole old site or the whole new one.
 final class RepoSiteResolver: SiteResolver {
-    let repo: Repo
+    let registry: SiteRegistry
     private let snapshot = Mutex<(generation: Int, sites: [String: Site])>((-1, [:]))
 
-    init(repo: Repo) { self.repo = repo }
+    init(registry: SiteRegistry) { self.registry = registry }
 
     func site(forHost host: String) -> Site? {
-        let generation = repo.sitesGeneration
+        let generation = registry.generation
         if let current = snapshot.withLock({ $0.generation == generation ? $0.sites : nil }) {
             return current[host]
         }
         var sites: [String: Site] = [:]
-        for record in (try? repo.sites()) ?? [] {
+        for record in (try? registry.sites()) ?? [] {
             sites[record.domain] = Site(root: record.current.root, spa: record.current.spa)
         }
         snapshot.withLock { $0 = (generation, sites) }

@@ -1,3 +1,4 @@
+import Blocks
 import LMDB
 import Synchronization
 
@@ -13,12 +14,20 @@ final class WriteContext {
     let databases: RepoDatabases
     var blockBytesDelta = 0
     var recordBytesDelta = 0
+    /// Whether anyone observes added blocks (`Repo.observeAddedBlocks`).
+    let collectsAddedBlocks: Bool
+    /// Blocks this transaction inserted (not those already present), when collected.
+    var addedBlocks: [Block] = []
 
-    init(databases: RepoDatabases) { self.databases = databases }
+    init(databases: RepoDatabases, collectsAddedBlocks: Bool) {
+        self.databases = databases
+        self.collectsAddedBlocks = collectsAddedBlocks
+    }
 
     func reset() {
         blockBytesDelta = 0
         recordBytesDelta = 0
+        addedBlocks.removeAll(keepingCapacity: true)
     }
 
     /// Folds the deltas into the stored counters.
@@ -84,6 +93,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var onExit: [() -> Void] = []
     private var exited = false
 
+    /// Called after each commit that inserted blocks (`Repo.observeAddedBlocks`).
+    private let observers = Mutex<[@Sendable ([Block]) -> Void]>([])
     private let commitCount = Atomic<Int>(0)
     private let requestCount = Atomic<Int>(0)
     private let growthCount = Atomic<Int>(0)
@@ -139,6 +150,10 @@ final class GroupCommitWriter: @unchecked Sendable {
                     }
                 }))
         }
+    }
+
+    func addObserver(_ observer: @escaping @Sendable ([Block]) -> Void) {
+        observers.withLock { $0.append(observer) }
     }
 
     /// Finishes every queued request, then stops the thread and closes the
@@ -204,7 +219,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func process(_ group: [WriteRequest]) {
         var pending = group
-        let context = WriteContext(databases: storage.databases)
+        let observing = observers.withLock { $0 }
+        let context = WriteContext(databases: storage.databases, collectsAddedBlocks: !observing.isEmpty)
         while !pending.isEmpty {
             var sizeBefore = 0
             let outcome: Outcome
@@ -219,6 +235,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             switch outcome {
             case .committed:
                 commitCount.add(1, ordering: .relaxed)
+                // Observers first, so a write's caller that returns knows they heard.
+                if !context.addedBlocks.isEmpty {
+                    let added = context.addedBlocks
+                    for observer in observing { observer(added) }
+                }
                 finish(pending, with: .success(()))
                 try? storage.withEnvironment { environment in environment.unmapResidentPages() }
                 return

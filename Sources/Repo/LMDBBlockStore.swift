@@ -159,19 +159,24 @@ extension RepoCore {
     /// commits with others and never exceeds one transaction's budget.
     static let maxPutRequestBytes = GroupCommitWriter.groupByteBudget / 4
 
+    /// Checks a block against the limits and builds its records (compressing
+    /// when asked and it pays). Runs before the writer, on the caller's thread.
+    func prepare(_ block: Block, compress: Bool) throws -> PreparedBlock {
+        guard block.bytes.count <= Block.maxSize else {
+            throw BlockError(.tooLarge, "\(block.bytes.count) bytes for \(block.cid)")
+        }
+        guard block.cid.multihashBytes.count <= maxKeyLength else {
+            throw RepoError(.keyTooLong, "multihash of \(block.cid.multihashBytes.count) bytes", cid: block.cid)
+        }
+        let record = compress ? block.bytes.withUnsafeBytes { BlockRecord.compressedRecord(for: $0) } : nil
+        return PreparedBlock(block: block, compressedRecord: record, linkRecord: LinkRecord.record(for: block))
+    }
+
     func putBlocks(_ blocks: [Block]) async throws {
         var prepared: [PreparedBlock] = []
         prepared.reserveCapacity(blocks.count)
         for block in blocks where !block.cid.isIdentity {
-            guard block.bytes.count <= Block.maxSize else {
-                throw BlockError(.tooLarge, "\(block.bytes.count) bytes for \(block.cid)")
-            }
-            guard block.cid.multihashBytes.count <= maxKeyLength else {
-                throw RepoError(.keyTooLong, "multihash of \(block.cid.multihashBytes.count) bytes", cid: block.cid)
-            }
-            let record = configuration.compressBlocks
-                ? block.bytes.withUnsafeBytes { BlockRecord.compressedRecord(for: $0) } : nil
-            prepared.append(PreparedBlock(block: block, compressedRecord: record, linkRecord: LinkRecord.record(for: block)))
+            prepared.append(try prepare(block, compress: configuration.compressBlocks))
         }
         var requests: [[PreparedBlock]] = []
         var current: [PreparedBlock] = []
@@ -206,7 +211,7 @@ extension RepoCore {
         }
     }
 
-    private static func store(_ item: PreparedBlock, in transaction: borrowing Transaction, context: WriteContext) throws {
+    static func store(_ item: PreparedBlock, in transaction: borrowing Transaction, context: WriteContext) throws {
         let blocks = context.databases.blocks
         let inserted = try item.block.cid.multihashBytes.withUnsafeBytes { key in
             if let record = item.compressedRecord {
@@ -222,6 +227,7 @@ extension RepoCore {
             }
         }
         if inserted {
+            if context.collectsAddedBlocks { context.addedBlocks.append(item.block) }
             context.blockBytesDelta += item.block.bytes.count
             context.recordBytesDelta += item.recordLength
             if let links = item.linkRecord {

@@ -2,7 +2,6 @@
 import Blocks
 import LMDB
 import Multiformats
-import Synchronization
 
 /// A tau repo: one directory holding one LMDB environment (`data.mdb`,
 /// `lock.mdb`) with the blocks and every index, plus `gc.lock`.
@@ -50,8 +49,11 @@ public final class Repo: Sendable {
     /// - Throws: `RepoError.incompatibleVersion` for a repo of another format
     ///   version (nothing is modified), `.notARepo` for another LMDB environment
     ///   or file, `.alreadyOpen` if this process has it open.
-    public init(path: String, configuration: Configuration = Configuration()) throws {
-        core = try RepoCore(path: path, configuration: configuration)
+    ///   `databases` are the services' own (formats/lmdb.md §3.6), created
+    ///   when missing; `.incompatibleVersion` if the repo holds one of them at
+    ///   another version, `.invalidDatabase` for a bad or reserved name.
+    public init(path: String, configuration: Configuration = Configuration(), databases: [ServiceDatabase] = []) throws {
+        core = try RepoCore(path: path, configuration: configuration, services: databases)
         blocks = LMDBBlockStore(core: core)
     }
 
@@ -81,12 +83,10 @@ final class RepoCore: Sendable {
     let storage: RepoStorage
     let writer: GroupCommitWriter
     let gcLock: GCLock
-    /// Bumped after every site publish or rollback (`Repo.sitesGeneration`).
-    let sitesGeneration = Atomic<Int>(0)
     /// LMDB's key limit (511 bytes).
     let maxKeyLength: Int
 
-    init(path: String, configuration: Repo.Configuration) throws {
+    init(path: String, configuration: Repo.Configuration, services: [ServiceDatabase]) throws {
         try FileSystem.createDirectory(path)
         let canonical = try FileSystem.canonicalPath(path)
         try OpenRepoRegistry.register(canonical)
@@ -96,7 +96,7 @@ final class RepoCore: Sendable {
             let environment = try Self.openEnvironment(canonical, configuration)
             try environment.clearStaleReaders()
             maxKeyLength = environment.maxKeySize()
-            let databases = try environment.write { transaction in try Self.prepareDatabases(transaction) }
+            let databases = try environment.write { transaction in try Self.prepareDatabases(transaction, services: services) }
             storage = RepoStorage(path: canonical, environment: environment, databases: databases)
             gcLock = GCLock(lockFilePath: lockFile)
         } catch {
@@ -138,7 +138,16 @@ final class RepoCore: Sendable {
     /// Checks the format version and opens (or, in a new repo, creates) the
     /// named databases. Throws before writing anything when the repo is not
     /// ours to open, so the caller's transaction aborts and the file is untouched.
-    private static func prepareDatabases(_ transaction: borrowing Transaction) throws -> RepoDatabases {
+    private static func prepareDatabases(_ transaction: borrowing Transaction, services: [ServiceDatabase]) throws -> RepoDatabases {
+        let main = try transaction.openDatabase(nil)!
+        var names: [String] = []
+        try transaction.withCursor(on: main) { cursor in
+            try cursor.forEach { key, _ in
+                names.append(String(decoding: key, as: UTF8.self))
+                return names.count < 256
+            }
+        }
+        let isNew: Bool
         if let meta = try transaction.openDatabase(RepoDatabases.metaName) {
             let version = try transaction.value(forKey: MetaKey.formatVersion, in: meta) {
                 LittleEndian.read(UInt32.self, from: $0)
@@ -149,37 +158,28 @@ final class RepoCore: Sendable {
             guard found == Repo.formatVersion else {
                 throw RepoError(.incompatibleVersion, "repo format version \(found); this tau reads version \(Repo.formatVersion)")
             }
-            return RepoDatabases(
-                blocks: try transaction.openDatabase(RepoDatabases.blocksName, create: true)!,
-                pins: try transaction.openDatabase(RepoDatabases.pinsName, create: true)!,
-                meta: meta,
-                links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!,
-                sites: try transaction.openDatabase(RepoDatabases.sitesName, create: true)!)
-        }
-        // No meta: a new environment, or one that tau did not write.
-        let main = try transaction.openDatabase(nil)!
-        var names: [String] = []
-        try transaction.withCursor(on: main) { cursor in
-            try cursor.forEach { key, _ in
-                names.append(String(decoding: key, as: UTF8.self))
-                return names.count < 8
+            isNew = false
+        } else {
+            // No meta: a new environment, or one that tau did not write.
+            guard names.isEmpty else {
+                let versioned = names.contains(where: hasVersionSuffix)
+                throw RepoError(versioned ? .incompatibleVersion : .notARepo,
+                                "databases \(names.prefix(8).joined(separator: ", ")) but no \(RepoDatabases.metaName)")
             }
-        }
-        guard names.isEmpty else {
-            let versioned = names.contains(where: hasVersionSuffix)
-            throw RepoError(versioned ? .incompatibleVersion : .notARepo,
-                            "databases \(names.joined(separator: ", ")) but no \(RepoDatabases.metaName)")
+            isNew = true
         }
         let databases = RepoDatabases(
             blocks: try transaction.openDatabase(RepoDatabases.blocksName, create: true)!,
             pins: try transaction.openDatabase(RepoDatabases.pinsName, create: true)!,
             meta: try transaction.openDatabase(RepoDatabases.metaName, create: true)!,
             links: try transaction.openDatabase(RepoDatabases.linksName, create: true)!,
-            sites: try transaction.openDatabase(RepoDatabases.sitesName, create: true)!)
-        try transaction.put(LittleEndian.bytes(Repo.formatVersion), forKey: MetaKey.formatVersion, in: databases.meta)
-        try transaction.put(Array("tau".utf8), forKey: MetaKey.createdBy, in: databases.meta)
-        try transaction.put(LittleEndian.bytes(UInt64(0)), forKey: MetaKey.blockBytes, in: databases.meta)
-        try transaction.put(LittleEndian.bytes(UInt64(0)), forKey: MetaKey.recordBytes, in: databases.meta)
+            services: try ServiceDatabaseHandles.open(services, existing: names, in: transaction))
+        if isNew {
+            try transaction.put(LittleEndian.bytes(Repo.formatVersion), forKey: MetaKey.formatVersion, in: databases.meta)
+            try transaction.put(Array("tau".utf8), forKey: MetaKey.createdBy, in: databases.meta)
+            try transaction.put(LittleEndian.bytes(UInt64(0)), forKey: MetaKey.blockBytes, in: databases.meta)
+            try transaction.put(LittleEndian.bytes(UInt64(0)), forKey: MetaKey.recordBytes, in: databases.meta)
+        }
         return databases
     }
 

@@ -41,12 +41,12 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
         case sessionEnded
         /// Garbage collection stopped before deleting anything (see `detail`).
         case gcAborted
-        /// A domain name that is not a valid DNS name.
-        case invalidDomain
-        /// No site is published under the domain.
-        case noSuchSite
-        /// A rollback of a site that has no earlier version.
-        case noEarlierVersion
+        /// A service database name or version that breaks formats/lmdb.md §3.6.
+        case invalidDatabase
+        /// A service database that was not registered when the repo opened.
+        case unknownDatabase
+        /// A repo transaction used after its closure returned.
+        case transactionEnded
     }
 
     public let code: Code
@@ -85,9 +85,9 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wouldDeadlock: text = "would deadlock"
         case .sessionEnded: text = "add session already ended"
         case .gcAborted: text = "garbage collection aborted; nothing was deleted"
-        case .invalidDomain: text = "invalid domain name"
-        case .noSuchSite: text = "no site is published under this domain"
-        case .noEarlierVersion: text = "the site has no earlier version"
+        case .invalidDatabase: text = "invalid service database"
+        case .unknownDatabase: text = "unknown service database"
+        case .transactionEnded: text = "repo transaction already ended"
         }
         var parts = [text]
         if let cid { parts.append("\(cid)") }
@@ -117,9 +117,9 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let wouldDeadlock = Self(.wouldDeadlock)
     public static let sessionEnded = Self(.sessionEnded)
     public static let gcAborted = Self(.gcAborted)
-    public static let invalidDomain = Self(.invalidDomain)
-    public static let noSuchSite = Self(.noSuchSite)
-    public static let noEarlierVersion = Self(.noEarlierVersion)
+    public static let invalidDatabase = Self(.invalidDatabase)
+    public static let unknownDatabase = Self(.unknownDatabase)
+    public static let transactionEnded = Self(.transactionEnded)
 
     /// Wraps an LMDB error: `ENOSPC` (and a short write on a full file system,
     /// which LMDB reports as `EIO`) becomes `diskFull`.

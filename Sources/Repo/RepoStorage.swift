@@ -19,14 +19,13 @@ public struct RepoDatabases: Sendable {
     /// any (or that could not be decoded). Written with the block, so DAG walks
     /// (pins, GC) never read block data.
     public let links: Database
-    /// `sites-v1`: domain → site record (the published roots, newest last).
-    public let sites: Database
+    /// The services' own databases (formats/lmdb.md §3.6), registered at open.
+    let services: ServiceDatabaseHandles
 
     public static let blocksName = "blocks-v1"
     public static let pinsName = "pins-v1"
     public static let metaName = "meta-v1"
     public static let linksName = "links-v1"
-    public static let sitesName = "sites-v1"
 }
 
 /// Keys and values of `meta-v1`.

@@ -3,6 +3,7 @@ import Blocks
 import CAR
 import Foundation
 import Multiformats
+import Node
 import Repo
 import UnixFS
 
@@ -60,7 +61,7 @@ struct RepoOptions: ParsableArguments {
     /// Opens the existing repo, or explains how to make one.
     func open() throws -> Repo {
         guard exists else { throw CLIError("no tau repo at \(path) (run `tau init`, or pass --repo)") }
-        return try Repo(path: path)
+        return try Repo(path: path, databases: TauNode.serviceDatabases)
     }
 }
 

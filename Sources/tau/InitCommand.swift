@@ -20,7 +20,7 @@ struct InitCommand: TauCommand {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             guard contents.isEmpty else { throw CLIError("\(path) exists and is not empty") }
         }
-        let repo = try Repo(path: path)
+        let repo = try Repo(path: path, databases: TauNode.serviceDatabases)
         await repo.close()
         let identity = try NodeIdentity.loadOrCreate(repo: path)
         say("initialized tau repo at \(path)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Multiformats
 import Repo
+import Sites
 import UnixFS
 
 struct SiteCommand: AsyncParsableCommand {
@@ -33,7 +34,7 @@ struct SitePublish: RepoUsingCommand {
     @OptionGroup var repoOptions: RepoOptions
 
     func execute() async throws {
-        let domain = try Repo.canonicalDomain(self.domain)
+        let domain = try SiteRegistry.canonicalDomain(self.domain)
         var options = ImportOptions()
         if let profile {
             guard let known = ImportProfile(rawValue: profile) else { throw CLIError("unknown profile \"\(profile)\"") }
@@ -47,13 +48,15 @@ struct SitePublish: RepoUsingCommand {
         }
         let spa = self.spa, hidden = self.hidden
         let record = try await withRepo(repoOptions) { repo in
-            let root = try await repo.withAddSession { session in
+            let registry = try SiteRegistry(repo: repo)
+            // One add session from the first block to the pin: no GC in between.
+            return try await repo.withAddSession { session in
                 let adder = Adder(options: resolved, settings: Adder.Settings(recursive: true, wrap: false, hidden: hidden),
                                   sink: session, progress: nil, emit: { _ in })
-                return try await adder.add(paths: [path])[0]
+                let root = try await adder.add(paths: [path])[0]
+                return try await registry.publish(domain: domain, root: root, spa: spa,
+                                                  publishedAt: Int64(Date().timeIntervalSince1970))
             }
-            return try await repo.publishSite(domain: domain, root: root, spa: spa,
-                                              publishedAt: Int64(Date().timeIntervalSince1970))
         }
         say("published \(record.current.root) at \(record.domain) (version \(record.versions.count))")
     }
@@ -68,7 +71,7 @@ struct SiteList: RepoUsingCommand {
     @OptionGroup var repoOptions: RepoOptions
 
     func execute() async throws {
-        let sites = try await withRepo(repoOptions) { repo in try repo.sites() }
+        let sites = try await withRepo(repoOptions) { repo in try SiteRegistry(repo: repo).sites() }
         for site in sites {
             let spa = site.current.spa ? " spa" : ""
             say("\(site.domain) \(site.current.root) \(site.versions.count) version\(site.versions.count == 1 ? "" : "s")\(spa)")
@@ -93,7 +96,7 @@ struct SiteRollback: RepoUsingCommand {
 
     func execute() async throws {
         let domain = self.domain
-        let record = try await withRepo(repoOptions) { repo in try await repo.rollbackSite(domain: domain) }
+        let record = try await withRepo(repoOptions) { repo in try await SiteRegistry(repo: repo).rollback(domain: domain) }
         say("\(record.domain) now serves \(record.current.root) (version \(record.versions.count))")
     }
 }

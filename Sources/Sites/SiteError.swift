@@ -1,0 +1,40 @@
+/// Why a site registry operation failed. Match on the static members.
+public struct SiteError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        /// A domain name that is not a valid DNS name.
+        case invalidDomain
+        /// No site is published under the domain.
+        case noSuchSite
+        /// A rollback of a site that has no earlier version.
+        case noEarlierVersion
+        /// A stored site record does not decode (formats/lmdb.md §3.5).
+        case corruptRecord
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String = "") {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String {
+        let text: String
+        switch code {
+        case .invalidDomain: text = "invalid domain name"
+        case .noSuchSite: text = "no site is published under this domain"
+        case .noEarlierVersion: text = "the site has no earlier version"
+        case .corruptRecord: text = "unreadable site record"
+        }
+        return detail.isEmpty ? text : "\(text): \(detail)"
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    public static let invalidDomain = Self(.invalidDomain)
+    public static let noSuchSite = Self(.noSuchSite)
+    public static let noEarlierVersion = Self(.noEarlierVersion)
+    public static let corruptRecord = Self(.corruptRecord)
+}
