@@ -142,7 +142,10 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Repo", "Blocks", "Multiformats", "UnixFS", "TestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: [
+            "Node", "Repo", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

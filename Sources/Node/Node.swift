@@ -35,17 +35,23 @@ public final class TauNode: Sendable {
     }
 
     public struct ReadyInfo: Sendable {
-        public let admin: HostPort
+        /// `nil` when the admin API is disabled.
+        public let admin: HostPort?
         public let gateway: HostPort?
         /// Full multiaddrs (with `/p2p/`) the swarm listens on.
         public let swarm: [Multiaddr]
+        /// What `node.json` says (formats/admin-api.md).
+        public let facts: NodeFacts
     }
 
     public let repo: Repo
     /// The libp2p host (not listening until `run`), or `nil` when the swarm is off.
     public let host: P2PHost?
+    /// What the swarm was asked to listen on.
+    let listenAddresses: [Multiaddr]
     let options: Options
     let logger: Logger
+    private let running = Mutex<(group: ServiceGroup?, shutdownRequested: Bool)>((nil, false))
 
     public init(options: Options, logger: Logger) throws {
         try options.configuration.validate()
@@ -66,8 +72,10 @@ public final class TauNode: Sendable {
             p2pLogger[metadataKey: "service"] = "swarm"
             host = P2PHost(identity: identity, listenAddresses: addresses,
                            swarmKey: try NodeIdentity.swarmKey(repo: options.repoPath), logger: p2pLogger)
+            listenAddresses = addresses
         } else {
             host = nil
+            listenAddresses = []
         }
         repo = try Repo(path: options.repoPath, databases: Self.serviceDatabases)
     }
@@ -76,25 +84,98 @@ public final class TauNode: Sendable {
     /// opens a node's repo registers all of them.
     public static let serviceDatabases: [ServiceDatabase] = [SiteRegistry.database]
 
-    /// Runs until a shutdown signal; returns after the repo is closed.
+    /// Runs until a shutdown signal; returns after the repo is closed. A
+    /// component that fails to start stops the ones started before it, and
+    /// the `ServiceStartError` naming it is thrown.
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         NodeMetrics.bootstrap()
         let token = try Self.adminToken(repo: options.repoPath)
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: StatsService(repo: repo, logger: logger)),
-            .init(service: NodeService(node: self, token: token)),
-        ]
-        let group = ServiceGroup(configuration: .init(
-            services: services,
-            gracefulShutdownSignals: signals, logger: logger))
+        let components = try makeComponents(token: token)
+        let sequence = StartupSequence()
+        var services = components.enumerated().map { index, component in
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: ComponentService(component: component, index: index, sequence: sequence, logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        services.append(.init(service: StatsService(repo: repo, logger: logger),
+                              successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        var configuration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: signals, logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(options.configuration.shutdown.timeout * 1000))
+        configuration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: configuration)
+        let stopEarly = running.withLock { state -> Bool in
+            state.group = group
+            return state.shutdownRequested
+        }
+        if stopEarly { await group.triggerGracefulShutdown() }
         do {
             try await group.run()
         } catch {
+            // Whatever stopped early, the store is flushed and closed.
             await repo.close()
             throw error
         }
         await repo.close()
         logger.info("node stopped")
+    }
+
+    /// Stops the node as SIGTERM does (for embedding and tests); `run` then returns.
+    public func shutdown() async {
+        let group = running.withLock { state -> ServiceGroup? in
+            state.shutdownRequested = true
+            return state.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// The components in start order; each depends only on those before it.
+    /// Disabled services are left out.
+    func makeComponents(token: String) throws -> [any NodeComponent] {
+        let configuration = options.configuration
+        var components: [any NodeComponent] = [RepoComponent(repo: repo)]
+        var bitswap: Bitswap?
+        if let host, configuration.bitswap.enabled {
+            var bitswapLogger = logger
+            bitswapLogger[metadataKey: "service"] = "bitswap"
+            bitswap = Bitswap(host: host, blocks: repo.blocks, logger: bitswapLogger)
+        }
+        // One read path for the gateway and for commands: cache → store → Bitswap peers.
+        let cache = ContentCache(byteBudget: try configuration.cacheBytes())
+        let blocks = BlockService(
+            cache: cache, local: repo.blocks,
+            network: bitswap.map { BitswapNetworkSource(bitswap: $0, local: repo.blocks) },
+            fetchedBlocks: configuration.bitswap.fetched == "cache" ? .cacheOnly : .store)
+        components.append(BlocksComponent(cache: cache, blocks: blocks))
+        if let bitswap { components.append(BitswapComponent(engine: bitswap, repo: repo)) }
+        if let host {
+            let bootstrap = try configuration.swarm.bootstrap.map { text in
+                do { return try Multiaddr(text) } catch { throw NodeError("swarm.bootstrap: \(error)") }
+            }
+            var swarmLogger = logger
+            swarmLogger[metadataKey: "service"] = "swarm"
+            components.append(SwarmComponent(host: host, listen: listenAddresses, bootstrap: bootstrap, logger: swarmLogger))
+        }
+        if configuration.gateway.enabled {
+            let address = try HostPort(configuration.gateway.listen, field: "gateway.listen")
+            let server = GatewayServer(
+                configuration: GatewayConfiguration(host: address.host, port: address.port),
+                blocks: blocks, cache: cache, sites: RepoSiteResolver(registry: try SiteRegistry(repo: repo)), logger: logger)
+            components.append(GatewayComponent(server: server, listen: address))
+        }
+        if configuration.admin.enabled {
+            let address = try HostPort(configuration.admin.listen, field: "admin.listen")
+            let routes = AdminServer.Routes(
+                repo: repo, token: token,
+                metrics: { NodeMetrics.exposition() },
+                identity: { [self] in identityJSON() },
+                runCommand: options.runCommand, host: host, blocks: blocks)
+            components.append(AdminComponent(server: AdminServer(address: address, routes: routes, logger: logger), listen: address))
+        }
+        components.append(AnnounceComponent(node: self, components: components))
+        return components
     }
 
     /// The admin token: created (32 random bytes, hex, mode 0600) on first use.
@@ -119,126 +200,6 @@ public final class TauNode: Sendable {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}
-
-/// The node's network-facing parts, started in order (gateway, swarm, admin
-/// API — which announces the node) and stopped in reverse on graceful
-/// shutdown, so that no command or request runs against a half-stopped node.
-struct NodeService: Service {
-    let node: TauNode
-    let token: String
-
-    func run() async throws {
-        let configuration = node.options.configuration
-        let repoPath = node.options.repoPath
-        // One read path for the gateway and for commands: cache → store →
-        // Bitswap peers (when the swarm runs).
-        let cache = ContentCache(byteBudget: try configuration.cacheBytes())
-        var bitswap: Bitswap?
-        if let host = node.host, configuration.bitswap.enabled {
-            var bitswapLogger = node.logger
-            bitswapLogger[metadataKey: "service"] = "bitswap"
-            let engine = Bitswap(host: host, blocks: node.repo.blocks, logger: bitswapLogger)
-            engine.start()  // registers its protocols before the host listens
-            bitswap = engine
-        }
-        let blocks = BlockService(
-            cache: cache, local: node.repo.blocks,
-            network: bitswap.map { BitswapNetworkSource(bitswap: $0, local: node.repo.blocks) },
-            fetchedBlocks: configuration.bitswap.fetched == "cache" ? .cacheOnly : .store)
-        var gateway: (server: GatewayServer, address: HostPort)?
-        if configuration.gateway.enabled {
-            let address = try HostPort(configuration.gateway.listen, field: "gateway.listen")
-            let server = GatewayServer(
-                configuration: GatewayConfiguration(host: address.host, port: address.port),
-                blocks: blocks, cache: cache, sites: RepoSiteResolver(registry: try SiteRegistry(repo: node.repo)), logger: node.logger)
-            let bound = try await server.start()
-            let hostPort = HostPort(host: address.host, port: bound.port ?? address.port)
-            try (hostPort.description + "\n").write(toFile: repoPath + "/gateway", atomically: true, encoding: .utf8)
-            gateway = (server, hostPort)
-        }
-        var bootstrap: Task<Void, Never>?
-        if let host = node.host {
-            try await host.start()
-            for address in host.addresses {
-                node.logger.info("swarm listening", metadata: ["address": "\(address.withPeerID(host.peerID))"])
-            }
-            let peers = try configuration.swarm.bootstrap.map { text in
-                do { return try Multiaddr(text) } catch { throw NodeError("swarm.bootstrap: \(error)") }
-            }
-            if !peers.isEmpty {
-                bootstrap = Task { await Self.keepConnected(host: host, to: peers, logger: node.logger) }
-            }
-        }
-        let address = try HostPort(configuration.admin.listen, field: "admin.listen")
-        let routes = AdminServer.Routes(
-            repo: node.repo, token: token,
-            metrics: { NodeMetrics.exposition() },
-            identity: { [node] in Self.identityJSON(node) },
-            runCommand: node.options.runCommand, host: node.host, blocks: blocks)
-        let admin = AdminServer(address: address, routes: routes, logger: node.logger)
-        let bound = try admin.start()
-        let apiFile = repoPath + "/" + AdminClient.apiFileName
-        let pidFile = repoPath + "/" + AdminClient.pidFileName
-        try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
-        try (bound.description + "\n").write(toFile: apiFile, atomically: true, encoding: .utf8)
-        node.logger.info("admin API listening", metadata: ["address": "\(bound)"])
-        node.options.onReady(TauNode.ReadyInfo(
-            admin: bound, gateway: gateway?.address,
-            swarm: node.host.map { host in host.addresses.map { $0.withPeerID(host.peerID) } } ?? []))
-
-        try? await gracefulShutdown()
-
-        bootstrap?.cancel()
-        try? FileManager.default.removeItem(atPath: apiFile)
-        try? FileManager.default.removeItem(atPath: pidFile)
-        admin.shutdown()
-        await bitswap?.stop()
-        if let host = node.host { await host.shutdown() }
-        if let gateway {
-            try? FileManager.default.removeItem(atPath: repoPath + "/gateway")
-            try await gateway.server.shutdown()
-        }
-        // Fetched blocks still on their way to the store land before the repo closes.
-        await blocks.flush()
-    }
-}
-
-extension NodeService {
-    /// Dials every bootstrap peer that is not connected, every few seconds,
-    /// until cancelled (peers started later, or restarted, are picked up).
-    static func keepConnected(host: P2PHost, to peers: [Multiaddr], logger: Logger) async {
-        while !Task.isCancelled {
-            let connected = Set(host.peers())
-            for address in peers {
-                if let peer = address.peerID, connected.contains(peer) { continue }
-                do {
-                    let peer = try await host.connect(address)
-                    logger.info("connected to bootstrap peer", metadata: ["peer": "\(peer)"])
-                } catch {
-                    logger.debug("bootstrap peer not reachable yet", metadata: ["address": "\(address)", "error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: .seconds(2))
-        }
-    }
-
-    /// `/api/v0/id`: the peer ID and addresses, as `tau id` prints them.
-    static func identityJSON(_ node: TauNode) -> [UInt8] {
-        struct Identity: Encodable {
-            let ID: String?
-            let Addresses: [String]
-            let Protocols: [String]
-        }
-        let host = node.host
-        let identity = Identity(
-            ID: host?.peerID.description,
-            Addresses: host.map { host in host.addresses.map { $0.withPeerID(host.peerID).description } } ?? [],
-            Protocols: host?.protocols.sorted() ?? [])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(identity)) ?? Data("{}".utf8))
     }
 }
 
@@ -284,5 +245,23 @@ struct StatsService: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.interval) }
             if Task.isCancelled { break }
         }
+    }
+}
+
+extension TauNode {
+    /// `/api/v0/id`: the peer ID and addresses, as `tau id` prints them.
+    func identityJSON() -> [UInt8] {
+        struct Identity: Encodable {
+            let ID: String?
+            let Addresses: [String]
+            let Protocols: [String]
+        }
+        let identity = Identity(
+            ID: host?.peerID.description,
+            Addresses: host.map { host in host.addresses.map { $0.withPeerID(host.peerID).description } } ?? [],
+            Protocols: host?.protocols.sorted() ?? [])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(identity)) ?? Data("{}".utf8))
     }
 }

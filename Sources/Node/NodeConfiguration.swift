@@ -13,16 +13,49 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var cache: Cache = Cache()
     public var bitswap: Bitswap = Bitswap()
     public var log: Log = Log()
+    public var shutdown: Shutdown = Shutdown()
 
     public struct Gateway: Codable, Sendable, Equatable {
         public var enabled: Bool = true
         /// `host:port`; default 127.0.0.1:8080.
         public var listen: String = "127.0.0.1:8080"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            listen = try container.decodeIfPresent(String.self, forKey: .listen) ?? "127.0.0.1:8080"
+        }
     }
 
     public struct Admin: Codable, Sendable, Equatable {
+        /// Off: no admin API, so `tau` commands open the repo themselves
+        /// instead of running inside the node, and there is no /metrics.
+        public var enabled: Bool = true
         /// `host:port` of the admin API and /metrics; loopback only. Default 127.0.0.1:5001.
         public var listen: String = "127.0.0.1:5001"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            listen = try container.decodeIfPresent(String.self, forKey: .listen) ?? "127.0.0.1:5001"
+        }
+    }
+
+    public struct Shutdown: Codable, Sendable, Equatable {
+        /// Seconds SIGTERM/SIGINT gives work in flight to finish before it is
+        /// cancelled; the store is flushed after either. Default 5.
+        public var timeout: Double = 5
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 5
+        }
     }
 
     public struct Swarm: Codable, Sendable, Equatable {
@@ -46,6 +79,13 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// Byte budget of the content cache: a number of bytes, or with a unit
         /// (`KiB`, `MiB`, `GiB`). Default 256 MiB.
         public var size: String = "256MiB"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            size = try container.decodeIfPresent(String.self, forKey: .size) ?? "256MiB"
+        }
     }
 
     public struct Bitswap: Codable, Sendable, Equatable {
@@ -67,6 +107,13 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public struct Log: Codable, Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
         public var level: String = "info"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            level = try container.decodeIfPresent(String.self, forKey: .level) ?? "info"
+        }
     }
 
     public init() {}
@@ -80,6 +127,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         cache = try container.decodeIfPresent(Cache.self, forKey: .cache) ?? Cache()
         bitswap = try container.decodeIfPresent(Bitswap.self, forKey: .bitswap) ?? Bitswap()
         log = try container.decodeIfPresent(Log.self, forKey: .log) ?? Log()
+        shutdown = try container.decodeIfPresent(Shutdown.self, forKey: .shutdown) ?? Shutdown()
     }
 
     /// Reads and checks a YAML file.
@@ -116,6 +164,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         _ = try cacheBytes()
         guard ["store", "cache"].contains(bitswap.fetched) else {
             throw NodeError("bitswap.fetched must be store or cache (got \(bitswap.fetched))")
+        }
+        guard shutdown.timeout > 0, shutdown.timeout <= 600 else {
+            throw NodeError("shutdown.timeout must be from 0 to 600 seconds (got \(shutdown.timeout))")
         }
         guard Self.logLevels.contains(log.level) else {
             throw NodeError("log.level must be one of \(Self.logLevels.joined(separator: ", ")) (got \(log.level))")

@@ -52,6 +52,18 @@ struct DreamState: Codable {
     }
 }
 
+/// Node i of a dream gives service S the port `BASE + 10·i + offset(S)`.
+/// Later services take the next offsets (kv 3, s3 4, dns 5, tls 6).
+enum DreamPorts {
+    static let stride = 10
+    static let gateway = 0
+    static let admin = 1
+    static let swarm = 2
+    static let all = [gateway, admin, swarm]
+
+    static func port(base: Int, node index: Int, offset: Int) -> Int { base + stride * index + offset }
+}
+
 struct DreamUp: TauCommand {
     static let configuration = CommandConfiguration(
         commandName: "up", abstract: "Start N nodes (repos, ports and keys of their own; one swarm key; bootstrapped to each other).")
@@ -59,14 +71,14 @@ struct DreamUp: TauCommand {
     @Option(help: "How many nodes.")
     var nodes: Int = 3
 
-    @Option(name: .customLong("base-port"), help: "Node i uses ports BASE+10i (gateway), +1 (admin), +2 (swarm).")
+    @Option(name: .customLong("base-port"), help: "Node i gives each service the port BASE+10i+offset: gateway +0, admin +1, swarm +2.")
     var basePort: Int = 19000
 
     @OptionGroup var dream: DreamOptions
 
     func execute() async throws {
         guard (1...32).contains(nodes) else { throw CLIError("--nodes must be from 1 to 32") }
-        guard basePort > 0, basePort + 10 * nodes + 2 < 65536 else { throw CLIError("--base-port leaves no room for \(nodes) nodes") }
+        guard basePort > 0, DreamPorts.port(base: basePort, node: nodes, offset: DreamPorts.stride - 1) < 65536 else { throw CLIError("--base-port leaves no room for \(nodes) nodes") }
         if let state = try DreamState.load(dream), state.nodes.contains(where: \.isRunning) {
             throw CLIError("a dream already runs in \(dream.path) (tau dream down first)")
         }
@@ -91,11 +103,12 @@ struct DreamUp: TauCommand {
             try swarmKey.write(toFile: repo + "/" + NodeIdentity.swarmKeyFileName, atomically: true, encoding: .utf8)
             chmod(repo + "/" + NodeIdentity.swarmKeyFileName, 0o600)
             let peer = try NodeIdentity.loadOrCreate(repo: repo).peerID
-            let port = basePort + 10 * index
-            for candidate in [port, port + 1, port + 2] where !Self.portIsFree(candidate) {
+            func port(_ offset: Int) -> Int { DreamPorts.port(base: basePort, node: index, offset: offset) }
+            for candidate in DreamPorts.all.map(port) where !Self.portIsFree(candidate) {
                 throw CLIError("port \(candidate) is in use (choose another --base-port)")
             }
-            plans.append((repo, peer, "127.0.0.1:\(port)", "127.0.0.1:\(port + 1)", "/ip4/127.0.0.1/tcp/\(port + 2)"))
+            plans.append((repo, peer, "127.0.0.1:\(port(DreamPorts.gateway))", "127.0.0.1:\(port(DreamPorts.admin))",
+                          "/ip4/127.0.0.1/tcp/\(port(DreamPorts.swarm))"))
         }
         var started: [DreamNode] = []
         for (offset, plan) in plans.enumerated() {
@@ -186,10 +199,35 @@ struct DreamUp: TauCommand {
 struct DreamStatus: TauCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the dream's nodes and whether they run.")
 
+    @Flag(help: "Print JSON: {\"nodes\": [{index, pid, peer_id, repo, running, services: {name: address}}]}.")
+    var json = false
+
     @OptionGroup var dream: DreamOptions
 
     func execute() async throws {
         guard let state = try DreamState.load(dream) else { throw CLIError("no dream in \(dream.path) (tau dream up)") }
+        if json {
+            struct Entry: Encodable {
+                let index: Int
+                let pid: Int32
+                let peer_id: String
+                let repo: String
+                let running: Bool
+                let services: [String: String]
+            }
+            struct Output: Encodable { let nodes: [Entry] }
+            // What each running node wrote about itself (node.json), so
+            // services the dream did not plan appear too.
+            let entries = state.nodes.map { node -> Entry in
+                let facts = node.isRunning ? NodeFacts.read(repo: node.repo) : nil
+                return Entry(index: node.index, pid: facts?.pid ?? node.pid, peer_id: facts?.peerID ?? node.peerID,
+                             repo: node.repo, running: facts != nil, services: facts?.services ?? [:])
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            say(String(decoding: try encoder.encode(Output(nodes: entries)), as: UTF8.self))
+            return
+        }
         for node in state.nodes {
             let running = node.isRunning && AdminClient.runningNode(repo: node.repo) != nil
             say("node \(node.index): \(running ? "running" : "stopped")  \(node.peerID)  gateway http://\(node.gateway)/  admin http://\(node.admin)/")

@@ -50,7 +50,8 @@ struct StartCommand: TauCommand {
             configuration: configuration, repoPath: repoPath,
             runCommand: { invocation in await Tau.runInsideNode(invocation) },
             onReady: { info in
-                var lines = ["tau node running on \(repoPath)", "admin API: http://\(info.admin)/ (metrics: /metrics)"]
+                var lines = ["tau node running on \(repoPath)"]
+                if let admin = info.admin { lines.append("admin API: http://\(admin)/ (metrics: /metrics)") }
                 if let gateway = info.gateway { lines.append("gateway: http://\(gateway)/ipfs/{cid}") }
                 for address in info.swarm { lines.append("swarm: \(address)") }
                 for line in lines { say(line) }

@@ -17,9 +17,18 @@ struct IDCommand: RepoUsingCommand {
             identity = host.identity
             addresses = host.addresses.map { $0.withPeerID(host.peerID).description }
             protocols = host.protocols.sorted()
-        } else {
-            guard repoOptions.exists else { throw CLIError("no tau repo at \(repoOptions.path) (run `tau init`)") }
+        } else if Console.current.repo != nil {
+            // Inside a node whose swarm is off: the identity it would use.
             identity = try NodeIdentity.loadOrCreate(repo: repoOptions.path)
+        } else {
+            // Only a running node answers (its live addresses and protocols);
+            // a node is reached through its admin API, so none is up here.
+            guard repoOptions.exists else { throw CLIError("no tau repo at \(repoOptions.path) (run `tau init`)") }
+            let peer = (try? NodeIdentity.loadOrCreate(repo: repoOptions.path))?.peerID.description ?? "unknown"
+            if let facts = NodeFacts.read(repo: repoOptions.path) {
+                throw CLIError("the node running on \(repoOptions.path) (pid \(facts.pid)) has no admin API (admin.enabled: false); its peer ID is \(facts.peerID ?? peer)")
+            }
+            throw CLIError("no node is running on \(repoOptions.path) (tau start); the repo's peer ID is \(peer)")
         }
         struct Output: Encodable {
             let ID: String

@@ -39,6 +39,22 @@ struct DreamTests {
         #expect(peers == 2)
         let status = try tau(["dream", "status", "--dir", dir])
         #expect(status.out.components(separatedBy: "running").count - 1 == 3)
+        // --json: per node its index, pid, peer ID, repo and every service at BASE + 10·i + offset.
+        let listed = try tau(["dream", "status", "--json", "--dir", dir])
+        let nodes = try #require((try JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]])
+        #expect(nodes.count == 3)
+        for node in nodes {
+            let index = try #require(node["index"] as? Int)
+            let base = Self.basePort + 10 * index
+            let services = try #require(node["services"] as? [String: String])
+            #expect(services["gateway"] == "127.0.0.1:\(base)")
+            #expect(services["admin"] == "127.0.0.1:\(base + 1)")
+            let peer = try #require(node["peer_id"] as? String)
+            #expect(services["swarm"] == "/ip4/127.0.0.1/tcp/\(base + 2)/p2p/\(peer)")
+            #expect(ids.contains(peer))
+            #expect(node["repo"] as? String == "\(dir)/node-\(index)")
+            #expect((node["pid"] as? Int).map { kill(Int32($0), 0) == 0 } == true)
+        }
         let again = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
         #expect(again.status != 0 && again.err.contains("already runs"))
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dream.json"))) as! [String: Any]

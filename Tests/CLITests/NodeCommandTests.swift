@@ -122,11 +122,12 @@ struct NodeCommandTests {
         let repoA = root.appendingPathComponent("a").path, repoB = root.appendingPathComponent("b").path
         #expect(try tau(["init"], repo: repoA).status == 0)
         #expect(try tau(["init"], repo: repoB).status == 0)
-        // Offline: the identity without addresses.
-        let offline = try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoA).out.utf8)) as! [String: Any]
-        let idA = offline["ID"] as! String
+        // Offline: only a running node answers; the error says none runs and names the repo's peer ID.
+        let offline = try tau(["id"], repo: repoA)
+        #expect(offline.status == 1 && offline.out.isEmpty)
+        #expect(offline.err.hasPrefix("Error: no node is running on "), "\(offline.err)")
+        let idA = try #require(offline.err.split(separator: " ").last.map { String($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
         #expect(idA.hasPrefix("12D3KooW"))
-        #expect((offline["Addresses"] as! [String]).isEmpty)
         let a = try RunningNode(tau: tau, repo: repoA)
         let b = try RunningNode(tau: tau, repo: repoB)
         defer { _ = a.stop(); _ = b.stop() }
@@ -143,7 +144,7 @@ struct NodeCommandTests {
         // A peer nobody runs, at a port nothing listens on.
         let repoC = root.appendingPathComponent("c").path
         #expect(try tau(["init"], repo: repoC).status == 0)
-        let idC = (try JSONSerialization.jsonObject(with: Data(try tau(["id"], repo: repoC).out.utf8)) as! [String: Any])["ID"] as! String
+        let idC = try #require(try tau(["id"], repo: repoC).err.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
         let bad = try tau(["swarm", "connect", "/ip4/127.0.0.1/tcp/1/p2p/\(idC)"], repo: repoB)
         #expect(bad.status != 0 && bad.err.contains("failure"))
         let mode = try FileManager.default.attributesOfItem(atPath: repoA + "/identity.key")[.posixPermissions] as? Int
