@@ -1,6 +1,6 @@
 // Peers' identity keys of the types tau does not sign with: RSA, ECDSA P-256
 // and secp256k1, checked and verified with libcrypto (COpenSSL). Format:
-// formats/libp2p.md, section 2 (key types, rules 2.3–2.7, signatures).
+// formats/libp2p.md, section 2 (the key table and rules 4–6).
 
 import COpenSSL
 

@@ -52,7 +52,7 @@ struct PeerKeyTests {
         let ecdsa = try PublicKey(protobuf: bytes(hex: Self.specECDSA))
         #expect(ecdsa.type == .ecdsa && ecdsa.data.count == 91)
         #expect(hex(ecdsa.protobuf) == Self.specECDSA)
-        // 93 bytes encoded: over 42, so the peer ID is the sha2-256 multihash.
+        // 95 bytes encoded: over 42, so the peer ID is the sha2-256 multihash.
         #expect(ecdsa.peerID.multihash.function == .sha2_256)
         #expect(ecdsa.peerID.description == (try Self.referencePeerID(ecdsa.protobuf)))
         #expect(ecdsa.peerID.description.hasPrefix("Qm"))
