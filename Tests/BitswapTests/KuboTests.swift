@@ -37,6 +37,8 @@ final class KuboNode: @unchecked Sendable {
         process.executableURL = TestEnvironment.python
         process.arguments = [Self.script, "node", directory.appendingPathComponent("repo").path, "--identity", identity]
             + (swarmKey.map { ["--swarm-key", hex($0.bytes)] } ?? [])
+        // The library writes kubo.log into its working directory: keep it in ours.
+        process.currentDirectoryURL = directory
         process.standardInput = input
         process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: errorURL)

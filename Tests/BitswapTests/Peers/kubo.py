@@ -20,7 +20,7 @@
 Failures answer "error <what>". Diagnostics go to stderr. The node listens on
 127.0.0.1 only, on a port the system picks, with bootstrap, mDNS, routing, relays,
 NAT port mapping and every transport but TCP turned off: it talks only to peers the
-test connects it to.
+test connects it to. The library logs to kubo.log in the working directory.
 """
 
 import base64
