@@ -24,21 +24,32 @@ public enum KeyType: UInt64, Sendable, CustomStringConvertible {
 
 /// A libp2p public key: a key type and the key's bytes in that type's encoding.
 ///
-/// Any of the four key types parses (peers advertise them in identify), but
-/// only Ed25519 keys verify signatures here: a Noise handshake with a peer
-/// whose identity key is of another type fails with `.unsupported`.
+/// Peers' keys may be of any of the four types, each checked when parsed
+/// (formats/libp2p.md, section 2): Ed25519 (32 bytes), RSA (DER
+/// SubjectPublicKeyInfo, 2048 to 8192 bits), ECDSA (DER SubjectPublicKeyInfo
+/// on P-256) and secp256k1 (33-byte compressed point). tau's own keys are
+/// Ed25519 (`KeyPair`).
 public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     public let type: KeyType
-    /// The key in its type's encoding (Ed25519: the 32-byte public key).
+    /// The key in its type's encoding (Ed25519: the 32-byte public key; RSA
+    /// and ECDSA: DER SubjectPublicKeyInfo; secp256k1: the compressed point).
     public let data: [UInt8]
 
-    /// The longest protobuf-encoded public key accepted (an RSA-4096 key is
-    /// about 550 bytes).
+    /// The longest protobuf-encoded public key accepted (an RSA-8192 key is
+    /// about 1070 bytes).
     public static let maxEncodedLength = 2048
+    /// RSA key sizes accepted, in bits; smaller and larger keys are refused
+    /// with `.invalidKey`.
+    public static let rsaBits: ClosedRange<Int> = PeerKeys.rsaBits
 
-    private init(type: KeyType, data: [UInt8]) {
+    /// A key of `type` from its `Data` bytes, checked as that type's rules say.
+    /// - Throws: `.invalidKey` (wrong length, not a key, RSA outside `rsaBits`,
+    ///   not the canonical encoding), `.unsupported` (an ECDSA curve other than P-256).
+    public init(type: KeyType, data: some Collection<UInt8>) throws(P2PError) {
+        let bytes = Array(data)
+        try PeerKeys.validate(type, bytes)
         self.type = type
-        self.data = data
+        self.data = bytes
     }
 
     /// An Ed25519 public key from its 32 bytes.
@@ -56,11 +67,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         }
         let (type, data) = try parseKeyMessage(bytes, name: "PublicKey")
         guard let keyType = KeyType(rawValue: type) else { throw P2PError(.unsupported, "key type \(type)") }
-        if keyType == .ed25519 {
-            try self.init(ed25519: data)
-        } else {
-            self.init(type: keyType, data: data)
-        }
+        try self.init(type: keyType, data: data)
     }
 
     /// The deterministic protobuf encoding: Type then Data, both always present.
@@ -71,12 +78,14 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         return writer.bytes
     }
 
-    /// Whether `signature` is this key's signature of `message`. Always false
-    /// for key types other than Ed25519.
+    /// Whether `signature` is this key's signature of `message`: Ed25519
+    /// (RFC 8032), RSASSA-PKCS1-v1_5 over SHA-256, or DER-encoded ECDSA over
+    /// SHA-256 (ECDSA P-256 and secp256k1), as the peer-ID spec says.
     public func verify(signature: some DataProtocol, for message: some DataProtocol) -> Bool {
-        guard type == .ed25519, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: data) else {
-            return false
+        guard type == .ed25519 else {
+            return PeerKeys.verify(type, data, signature: Array(signature), message: Array(message))
         }
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: data) else { return false }
         return key.isValidSignature(signature, for: message)
     }
 

@@ -58,6 +58,21 @@ struct WorkedExampleTests {
         #expect(pair.peerID.string(base: .base32) == "bafzaajaiaejcahwr5d5ofrfbis4l5d6uwr57hu5tjodrypfm6yaq6dsc2r2pzyt6")
     }
 
+    @Test func peerIDsOfOtherKeyTypes() throws {
+        let secp = try PublicKey(protobuf: bytes(hex: PeerKeyTests.specSecp256k1))
+        #expect(secp.protobuf.count == 37)
+        #expect(hex(secp.peerID.bytes.prefix(8)) == "0025080212210377")
+        #expect(secp.peerID.description == "16Uiu2HAmLhLvBoYaoZfaMUKuibM6ac163GwKY74c5kiSLg5KvLpY")
+        let ecdsa = try PublicKey(protobuf: bytes(hex: PeerKeyTests.specECDSA))
+        #expect(ecdsa.protobuf.count == 95)
+        #expect(hex(ecdsa.peerID.bytes.prefix(8)) == "122068362c312e15")
+        #expect(ecdsa.peerID.description == "QmVMT29id3TUASyfZZ6k9hmNyc2nYabCo4uMSpDw4zrgDk")
+        let rsa = try PublicKey(protobuf: bytes(hex: PeerKeyTests.specRSA))
+        #expect(rsa.protobuf.count == 555)
+        #expect(hex(rsa.protobuf.prefix(9)) == "080012a60430820222")
+        #expect(rsa.peerID.description == "QmaeANgBs1DTSxWSrPPtobgQuxW8XTfsS4ydbK4rCHzqxG")
+    }
+
     @Test func pnetFirstByte() {
         var stream = XSalsa20Stream(key: Array("this is 32-byte key for xsalsa20".utf8), nonce: Array("24-byte nonce for xsalsa".utf8))
         var header: [UInt8] = [0x13]

@@ -113,9 +113,6 @@ public struct NoiseHandshakePayload: Hashable, Sendable {
     /// Checks the signature over `staticKey` and returns the identity key.
     func verify(staticKey: [UInt8]) throws(P2PError) -> PublicKey {
         let key = try PublicKey(protobuf: identityKey)
-        guard key.type == .ed25519 else {
-            throw P2PError(.unsupported, "\(key.type) identity keys (tau verifies Ed25519 only)")
-        }
         guard key.verify(signature: identitySignature, for: Self.signaturePrefix + staticKey) else {
             throw P2PError(.invalidSignature, "the Noise static key is not signed by the identity key of \(key.peerID)")
         }

@@ -63,7 +63,8 @@ public struct NoiseUpgrade {
     /// last handshake frame stay in `input` (they are transport frames).
     /// - Throws: `.handshakeFailed` for a malformed message or payload,
     ///   `.decryptionFailed` when a message does not authenticate,
-    ///   `.invalidSignature`, `.peerIDMismatch`, `.unsupported` (identity key type).
+    ///   `.invalidSignature`, `.peerIDMismatch`, `.invalidKey` or `.unsupported`
+    ///   (an identity key formats/libp2p.md section 2 refuses, e.g. RSA under 2048 bits).
     public mutating func receive(_ input: inout ByteBuffer, output: inout ByteBuffer) throws(P2PError) -> NoiseSession? {
         while !finished {
             guard input.readableBytes >= 2, let length = input.getInteger(at: input.readerIndex, as: UInt16.self) else {

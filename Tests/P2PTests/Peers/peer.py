@@ -7,7 +7,8 @@
                                           quit
     peer.py dial <multiaddr> <scenario> [options]
         ping                            three pings; "ok ping <rtt ms>..."
-        identify                        ask /ipfs/id/1.0.0 and print the answer as JSON
+        identify                        ask /ipfs/id/1.0.0 and print the answer as JSON (with
+                                        "localPeer": this peer's own ID)
         echo <streams> <bytes>          <streams> concurrent /echo/1.0.0 streams, each sending
                                         <bytes> random bytes and reading them back;
                                         "ok echo <seconds> <sha256 of all sent> <sha256 of all received>"
@@ -20,6 +21,10 @@
         --spec-pnet                     with --psk: the spec's layer instead (XSalsa20, 24-byte nonce),
                                         as go-libp2p and tau speak it
         --seed <64 hex digits>          Ed25519 identity seed
+        --key <type>                    the identity key's type: ed25519 (default), rsa (2048 bits),
+                                        rsa-<bits>, secp256k1 (py-libp2p's own keys) or ecdsa
+                                        (P-256, a key class below: py-libp2p 0.8.1 has none that
+                                        follows the peer-ID spec)
 
 Every listener registers /echo/1.0.0 (echoes until EOF) and /bench/sink/1.0.0 (reads to
 the end, answers with the count) besides py-libp2p's defaults.
@@ -36,9 +41,15 @@ import time
 import multiaddr
 import trio
 from Crypto.Cipher import Salsa20
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey, PublicKey
+from libp2p.crypto.rsa import create_new_key_pair as create_new_rsa_key_pair
+from libp2p.crypto.secp256k1 import create_new_key_pair as create_new_secp256k1_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.host.ping import PingService
@@ -122,11 +133,64 @@ def use_spec_pnet():
     swarm_module.new_protected_conn = lambda conn, psk: SpecPskConn(conn, psk)
 
 
+# --- ECDSA P-256 identities as the peer-ID spec says: DER SubjectPublicKeyInfo, DER signatures over SHA-256 ---
+
+class EcdsaPublicKey(PublicKey):
+    def __init__(self, impl):
+        self.impl = impl
+
+    def to_bytes(self):
+        return self.impl.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def get_type(self):
+        return KeyType.ECDSA
+
+    def verify(self, data, signature):
+        try:
+            self.impl.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+
+class EcdsaPrivateKey(PrivateKey):
+    def __init__(self, impl):
+        self.impl = impl
+
+    def to_bytes(self):
+        return self.impl.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption())
+
+    def get_type(self):
+        return KeyType.ECDSA
+
+    def sign(self, data):
+        return self.impl.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def get_public_key(self):
+        return EcdsaPublicKey(self.impl.public_key())
+
+
+def make_key_pair(options):
+    kind = options.get("key", "ed25519")
+    if kind == "ed25519":
+        return create_new_key_pair(bytes.fromhex(options["seed"]) if options.get("seed") else None)
+    if kind == "rsa":
+        return create_new_rsa_key_pair(2048)
+    if kind.startswith("rsa-"):
+        return create_new_rsa_key_pair(int(kind[4:]))
+    if kind == "secp256k1":
+        return create_new_secp256k1_key_pair()
+    if kind == "ecdsa":
+        private = EcdsaPrivateKey(ec.generate_private_key(ec.SECP256R1()))
+        return KeyPair(private, private.get_public_key())
+    raise ValueError("unknown key type " + kind)
+
+
 # --- Host ---
 
 def make_host(options):
-    seed = bytes.fromhex(options["seed"]) if options.get("seed") else None
-    key_pair = create_new_key_pair(seed)
+    key_pair = make_key_pair(options)
     noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
     return new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise}, muxer_preference="YAMUX",
                     psk=options.get("psk"))
@@ -200,6 +264,7 @@ async def scenario(host, target, name, args):
             "observedAddr": str(multiaddr.Multiaddr(message.observed_addr)) if message.observed_addr else None,
             "protocols": list(message.protocols),
             "framed": data[0] != 0x0A,
+            "localPeer": host.get_id().to_base58(),
         })
     if name == "echo":
         streams, size = int(args[0]), int(args[1])
@@ -317,6 +382,9 @@ def main(argv):
             i += 2
         elif argv[i] == "--seed":
             options["seed"] = argv[i + 1]
+            i += 2
+        elif argv[i] == "--key":
+            options["key"] = argv[i + 1]
             i += 2
         elif argv[i] == "--timeout":
             options["timeout"] = argv[i + 1]
