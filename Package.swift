@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "Sites", targets: ["Sites"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -74,25 +75,31 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
 
+        // One HTTP/1.1 core for every HTTP service (gateway, admin API, those to come).
+        .target(name: "HTTPServer", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+
         // Layer 3: data services, each on the repo's transaction API.
         .target(name: "Sites", dependencies: ["Multiformats", "Repo"]),
 
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache",
+            "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache", "HTTPServer",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
 
         // Layer 5: the node (config, service wiring, lifecycle, admin API).
         .target(name: "Node", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "P2P", "Bitswap", "Sites",
+            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "HTTPServer", "P2P", "Bitswap", "Sites",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -139,8 +146,14 @@ let package = Package(
             "Gateway", "ContentCache", "Blocks", "Multiformats", "UnixFS", "CAR", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "HTTPServerTests", dependencies: [
+            "HTTPServer", "Node", "Repo", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NodeTests", dependencies: [
             "Node", "Repo", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport",

@@ -1,3 +1,4 @@
+import HTTPServer
 import Multiformats
 
 /// Where the gateway listens and the limits it enforces. Every limit has a
@@ -76,8 +77,14 @@ public struct GatewayConfiguration: Hashable, Sendable {
             self.shutdownGracePeriod = shutdownGracePeriod
         }
 
-        var parserLimits: HTTPRequestParser.Limits {
-            HTTPRequestParser.Limits(maxURILength: maxURILength, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaderCount)
+        /// The HTTP core's limits these set (formats/http.md); the gateway reads
+        /// no request bodies, so the core's default body limit applies.
+        var serverLimits: HTTPServer.Limits {
+            HTTPServer.Limits(maxURILength: maxURILength, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaderCount,
+                              idleTimeout: idleTimeout, requestHeadTimeout: requestHeadTimeout, writeTimeout: writeTimeout,
+                              keepAliveRequests: keepAliveRequests, maxConnections: maxConcurrentConnections,
+                              writeBufferLowWaterMark: writeBufferLowWaterMark, writeBufferHighWaterMark: writeBufferHighWaterMark,
+                              shutdownGracePeriod: shutdownGracePeriod)
         }
     }
 

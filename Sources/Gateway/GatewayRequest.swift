@@ -1,18 +1,50 @@
+import HTTPServer
 import Multiformats
-import NIOHTTP1
 
 /// An HTTP error response the gateway chose: status, short text, and whether
 /// the connection must close after it.
 struct GatewayError: Error, Sendable {
-    var status: HTTPResponseStatus
+    var status: HTTPStatus
     var message: String
     var closesConnection = false
     var extraFields: [(name: StaticString, value: String)] = []
 
-    init(_ status: HTTPResponseStatus, _ message: String, closesConnection: Bool = false) {
+    init(_ status: HTTPStatus, _ message: String, closesConnection: Bool = false) {
         self.status = status
         self.message = message
         self.closesConnection = closesConnection
+    }
+}
+
+/// The request header fields the gateway reads, taken from the head once.
+struct GatewayFields: Sendable {
+    var isHead: Bool
+    var range: String?
+    var ifNoneMatch: String?
+    var ifRange: String?
+    var accept: String?
+    var cacheControl: String?
+    var serviceWorker: String?
+    /// Whether `Accept` names a media type of an explicit response format
+    /// (`application/vnd.ipld.*`, `application/vnd.ipfs.*`, `application/x-tar`):
+    /// such a request can never be answered from a cached deserialized response.
+    var acceptsExplicitFormat = false
+
+    init(_ head: HTTPRequestHead) {
+        isHead = head.method == .head
+        let headers = head.headers
+        guard !headers.isEmpty else { return }
+        range = headers["range"]
+        ifNoneMatch = headers["if-none-match"]
+        ifRange = headers["if-range"]
+        accept = headers["accept"]
+        cacheControl = headers["cache-control"]
+        serviceWorker = headers["service-worker"]
+        if let accept {
+            let lowered = accept.lowercased()
+            acceptsExplicitFormat = lowered.contains("application/vnd.ipld") || lowered.contains("application/vnd.ipfs")
+                || lowered.contains("application/x-tar")
+        }
     }
 }
 
@@ -51,6 +83,7 @@ struct GatewayRequest: Sendable {
     }
 
     var head: HTTPRequestHead
+    var fields: GatewayFields
     var namespace: Namespace
     var root: CID
     /// Decoded path components below the root (no empty ones, no `.` or `..`).
@@ -66,7 +99,7 @@ struct GatewayRequest: Sendable {
     /// Whether the format came from `Accept` rather than `?format=`.
     var formatFromAccept: Bool
 
-    var isHead: Bool { head.method == .head }
+    var isHead: Bool { fields.isHead }
 
     var site: Site? {
         if case .site(let site) = namespace { return site }
@@ -86,7 +119,7 @@ struct GatewayRequest: Sendable {
     }
 
     var onlyIfCached: Bool {
-        head.cacheControl?.split(separator: ",").contains { $0.trimmingWhitespace().lowercased() == "only-if-cached" } ?? false
+        fields.cacheControl?.split(separator: ",").contains { $0.trimmingWhitespace().lowercased() == "only-if-cached" } ?? false
     }
 
     /// Where a deserialized response to this request is cached ready to send:
@@ -100,7 +133,7 @@ struct GatewayRequest: Sendable {
     }
 
     /// Interprets a GET or HEAD head.
-    static func route(_ head: HTTPRequestHead, site: Site?) throws(GatewayError) -> GatewayRequest {
+    static func route(_ head: HTTPRequestHead, fields: GatewayFields, site: Site?) throws(GatewayError) -> GatewayRequest {
         let target = head.target
         guard target.first == "/" else { throw GatewayError(.badRequest, "the request-target must be a path") }
         let rawPath: Substring
@@ -141,13 +174,13 @@ struct GatewayRequest: Sendable {
                 throw GatewayError(.notFound, "no such path: this is an IPFS gateway, request /ipfs/{cid}")
             }
             // A service worker could take over every CID on this origin from /ipfs/{cid}; only {cid}/ scopes are allowed.
-            if head.serviceWorker?.lowercased() == "script", components.isEmpty, !trailingSlash {
+            if fields.serviceWorker?.lowercased() == "script", components.isEmpty, !trailingSlash {
                 throw GatewayError(.badRequest, "a service worker may not be registered at the root of a CID without a trailing slash")
             }
         }
 
-        let (format, fromAccept) = try negotiateFormat(query: query, accept: head.accept)
-        return GatewayRequest(head: head, namespace: namespace, root: root, components: components,
+        let (format, fromAccept) = try negotiateFormat(query: query, accept: fields.accept)
+        return GatewayRequest(head: head, fields: fields, namespace: namespace, root: root, components: components,
                               trailingSlash: trailingSlash, rawPath: String(rawPath), rawQuery: rawQuery, query: query,
                               format: format, formatFromAccept: fromAccept)
     }

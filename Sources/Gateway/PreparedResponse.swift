@@ -1,10 +1,10 @@
+import HTTPServer
 import Multiformats
 import NIOCore
-import NIOHTTP1
 
 /// A response's status and header fields, before serialization.
 struct ResponseMeta: Sendable {
-    var status: HTTPResponseStatus
+    var status: HTTPStatus
     var contentType: String?
     var etag: String?
     var cacheControl: String?
@@ -12,7 +12,7 @@ struct ResponseMeta: Sendable {
     /// (RFC 9110 §15.4.5: what a 200 would carry for caches).
     var fields: [(name: StaticString, value: String, repeatOnNotModified: Bool)] = []
 
-    init(status: HTTPResponseStatus, contentType: String? = nil, etag: String? = nil, cacheControl: String? = nil) {
+    init(status: HTTPStatus, contentType: String? = nil, etag: String? = nil, cacheControl: String? = nil) {
         self.status = status
         self.contentType = contentType
         self.etag = etag
@@ -25,7 +25,7 @@ struct ResponseMeta: Sendable {
 
     /// Every field but `Content-Length`, `Content-Range` and `Transfer-Encoding`.
     func commonFields() -> ByteBuffer {
-        var writer = HeaderWriter(status: nil)
+        var writer = HTTPHeadWriter(status: nil)
         if let contentType { writer.add("Content-Type", contentType) }
         if let etag { writer.add("ETag", etag) }
         if let cacheControl { writer.add("Cache-Control", cacheControl) }
@@ -35,9 +35,9 @@ struct ResponseMeta: Sendable {
 
     /// The head of a 200/206/… with `fields` and a body of `length` bytes
     /// (nil: none announced, for a chunked or close-delimited body).
-    func head(status: HTTPResponseStatus? = nil, fields: ByteBuffer? = nil, contentLength: UInt64?,
+    func head(status: HTTPStatus? = nil, fields: ByteBuffer? = nil, contentLength: UInt64?,
               contentRange: String? = nil, chunked: Bool = false) -> ByteBuffer {
-        var writer = HeaderWriter(status: status ?? self.status)
+        var writer = HTTPHeadWriter(status: status ?? self.status)
         writer.append(fields ?? commonFields())
         if let contentRange { writer.add("Content-Range", contentRange) }
         if let contentLength { writer.add("Content-Length", contentLength) }
@@ -47,7 +47,7 @@ struct ResponseMeta: Sendable {
 
     /// The head of the 304 that answers a matching `If-None-Match`.
     func notModifiedHead() -> ByteBuffer {
-        var writer = HeaderWriter(status: .notModified)
+        var writer = HTTPHeadWriter(status: .notModified)
         if let etag { writer.add("ETag", etag) }
         if let cacheControl { writer.add("Cache-Control", cacheControl) }
         for field in fields where field.repeatOnNotModified { writer.add(field.name, field.value) }
@@ -94,7 +94,7 @@ enum ResponseBody {
 /// one gathering write; a large file's is cached too, its body then being the
 /// file's segments.
 final class PreparedResponse: Sendable {
-    let status: HTTPResponseStatus
+    let status: HTTPStatus
     /// Fields shared by every form (no Content-Length).
     let fields: ByteBuffer
     /// Status line, fields and Content-Length of the full response.
@@ -132,7 +132,7 @@ final class PreparedResponse: Sendable {
     }
 
     /// A response that is only a head: a 304 or a 416.
-    init(head: ByteBuffer, status: HTTPResponseStatus) {
+    init(head: ByteBuffer, status: HTTPStatus) {
         self.status = status
         fields = ByteBuffer()
         self.head = head
@@ -152,8 +152,8 @@ final class PreparedResponse: Sendable {
     var length: UInt64 { segments?.size ?? UInt64(body.readableBytes) }
 
     /// What to write for a request with these conditional and range headers.
-    func form(for head: HTTPRequestHead) -> (head: ByteBuffer, body: ResponseBody?, status: HTTPResponseStatus) {
-        let sendsBody = head.method != .head
+    func form(for head: GatewayFields) -> (head: ByteBuffer, body: ResponseBody?, status: HTTPStatus) {
+        let sendsBody = !head.isHead
         if let etag, let notModifiedHead, let condition = head.ifNoneMatch, EntityTag.noneMatchHits(condition, etag) {
             return (notModifiedHead, nil, .notModified)
         }
@@ -166,7 +166,7 @@ final class PreparedResponse: Sendable {
             case .whole:
                 break
             case .partial(let range):
-                var writer = HeaderWriter(status: .partialContent)
+                var writer = HTTPHeadWriter(status: .partialContent)
                 writer.append(fields)
                 writer.add("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(size)")
                 writer.add("Content-Length", range.count)
@@ -185,14 +185,14 @@ final class PreparedResponse: Sendable {
     }
 
     static func unsatisfiableHead(size: UInt64) -> ByteBuffer {
-        var writer = HeaderWriter(status: .rangeNotSatisfiable)
+        var writer = HTTPHeadWriter(status: .rangeNotSatisfiable)
         writer.add("Content-Range", "bytes */\(size)")
         writer.add("Content-Length", 0)
         return writer.buffer
     }
 
     /// A short plain-text response (errors, and 412 for only-if-cached).
-    static func text(_ status: HTTPResponseStatus, _ message: String,
+    static func text(_ status: HTTPStatus, _ message: String,
                      fields: [(name: StaticString, value: String)] = []) -> PreparedResponse {
         var meta = ResponseMeta(status: status, contentType: "text/plain; charset=utf-8")
         for field in fields { meta.add(field.name, field.value) }

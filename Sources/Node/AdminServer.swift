@@ -1,18 +1,24 @@
 import ContentCache
 import Foundation
 import Gateway
+import HTTPServer
+import Logging
+import NIOCore
+import NIOPosix
 import P2P
 import Repo
-import Logging
 import Synchronization
 
-/// The admin API on a loopback address: `/metrics` (Prometheus text, open),
-/// and, with the token, `/api/v0/command` (a CLI command run by the node) and
-/// `/api/v0/id`. Format: formats/admin-api.md.
+/// The admin API on a loopback address, on the HTTP core: `/metrics`
+/// (Prometheus text, open), and, with the token, `/api/v0/command` (a CLI
+/// command run by the node) and `/api/v0/id`. Format: formats/admin-api.md.
 ///
-/// A thread accepts; each connection gets a thread (the API serves a few local
-/// clients, whose commands stream large inputs and outputs with blocking I/O).
-public final class AdminServer: @unchecked Sendable {
+/// Connections live on NIO's event loops, so idle ones cost no threads. A
+/// forwarded command runs on a thread of its own (a one-thread
+/// `ServingExecutor`, since commands do blocking I/O on their pipes); its
+/// standard input, output and error are pipes that the event loop pumps to
+/// and from the connection, with backpressure both ways.
+public final class AdminServer: Sendable {
     public struct Routes: Sendable {
         public var repo: Repo
         public var token: String
@@ -36,192 +42,256 @@ public final class AdminServer: @unchecked Sendable {
         }
     }
 
-    /// Connections served at once; more are answered 503 and closed.
-    public static let maxConnections = 32
+    /// Connections open at once; more are answered 503 and closed.
+    public static let maxConnections = 1024
+
+    /// The HTTP core's limits for the admin API: its defaults, but
+    /// `maxConnections`, and a day for `idleTimeout` and `writeTimeout`: a
+    /// command's standard input may pause, and its client may be piped
+    /// into a pager that reads nothing for long.
+    public static let limits = HTTPServer.Limits(idleTimeout: .seconds(86_400), writeTimeout: .seconds(86_400),
+                                                 maxConnections: maxConnections)
 
     private let address: HostPort
-    private let routes: Routes
-    private let logger: Logger
-    private let state = Mutex<(listener: Int32, connections: Int, stopped: Bool)>((-1, 0, false))
-    private let idle = NSCondition()
+    private let server: HTTPServer
 
     public init(address: HostPort, routes: Routes, logger: Logger) {
         self.address = address
-        self.routes = routes
-        self.logger = logger
+        var router = HTTPRouter()
+        let metrics = routes.metrics
+        router.add([.get], "/metrics") { _, response in
+            response.send(.ok, fields: [("Content-Type", "text/plain; version=0.0.4")], body: ByteBuffer(bytes: metrics()))
+        }
+        router.add(nil, "/api/*", maxBodyBytes: Int.max, handler: AdminAPIHandler(routes: routes, logger: logger))
+        let host = address.host == "localhost" ? "127.0.0.1" : address.host
+        server = HTTPServer(configuration: HTTPServer.Configuration(host: host, port: address.port, name: "admin API",
+                                                                    limits: Self.limits),
+                            router: router, logger: logger, metrics: HTTPServerMetrics(prefix: "tau_admin"))
     }
 
     /// Binds and starts accepting; returns the bound address (port 0 picks one).
+    /// Blocks while binding: call it off event loops (`listen` is the async form).
     public func start() throws -> HostPort {
-        let (listener, port) = try Sockets.listen(address)
-        state.withLock { $0.listener = listener }
-        let thread = Thread { self.acceptLoop(listener) }
-        thread.name = "tau-admin-accept"
-        thread.start()
-        return HostPort(host: address.host, port: port)
-    }
-
-    /// Stops accepting and waits up to `timeout` seconds for connections in progress.
-    public func shutdown(timeout: Double = 30) {
-        let listener = state.withLock { state -> Int32 in
-            state.stopped = true
-            defer { state.listener = -1 }
-            return state.listener
-        }
-        if listener >= 0 {
-            Glibc.shutdown(listener, Int32(SHUT_RDWR))
-            close(listener)
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        idle.lock()
-        while state.withLock({ $0.connections }) > 0 && Date() < deadline {
-            _ = idle.wait(until: min(deadline, Date().addingTimeInterval(0.1)))
-        }
-        idle.unlock()
-    }
-
-    private func acceptLoop(_ listener: Int32) {
-        while true {
-            let connection = accept(listener, nil, nil)
-            if connection < 0 {
-                if errno == EINTR { continue }
-                return  // closed by shutdown
-            }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            let admitted = state.withLock { state -> Bool in
-                guard !state.stopped, state.connections < Self.maxConnections else { return false }
-                state.connections += 1
-                return true
-            }
-            guard admitted else {
-                try? Sockets.writeAll(connection, Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
-                close(connection)
-                continue
-            }
-            let thread = Thread {
-                self.serve(connection)
-                close(connection)
-                self.state.withLock { $0.connections -= 1 }
-                self.idle.lock()
-                self.idle.broadcast()
-                self.idle.unlock()
-            }
-            thread.name = "tau-admin-connection"
-            thread.start()
-        }
-    }
-
-    // MARK: One connection
-
-    private func serve(_ connection: Int32) {
-        var parser = HTTPRequestHeadParser()
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        let parsed: (head: HTTPRequestHead, rest: [UInt8])
         do {
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try Sockets.readSome(connection, into: $0) }
-                guard count > 0 else { return }
-                if let result = try parser.parse(buffer[..<count]) {
-                    parsed = result
-                    break
-                }
-            }
-        } catch HTTPRequestHeadParser.ParseError.tooLarge {
-            respond(connection, status: "431 Request Header Fields Too Large", body: "request head too large\n")
-            return
+            return bound(try server.bind().wait())
         } catch {
-            respond(connection, status: "400 Bad Request", body: "malformed request\n")
+            throw Self.listenError(address, error)
+        }
+    }
+
+    /// `start`, without blocking.
+    public func listen() async throws -> HostPort {
+        do {
+            return bound(try await server.start())
+        } catch {
+            throw Self.listenError(address, error)
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and waits up to `timeout`
+    /// seconds for commands in progress, then closes their connections.
+    /// Blocks: call it off event loops (`stop` is the async form).
+    public func shutdown(timeout: Double = 30) {
+        try? server.stop(gracePeriod: .milliseconds(Int64(timeout * 1000))).wait()
+    }
+
+    /// `shutdown`, without blocking.
+    public func stop(timeout: Double = 30) async {
+        try? await server.stop(gracePeriod: .milliseconds(Int64(timeout * 1000))).get()
+    }
+
+    /// Connections open now.
+    public var connectionCount: Int { server.connectionCount }
+
+    private func bound(_ socket: SocketAddress) -> HostPort {
+        HostPort(host: address.host, port: socket.port ?? address.port)
+    }
+
+    private static func listenError(_ address: HostPort, _ error: any Error) -> NodeError {
+        if let error = error as? IOError {
+            return NodeError("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")
+        }
+        return NodeError("cannot listen on \(address): \(error)")
+    }
+}
+
+/// `/api/…`: the token, then the endpoints.
+struct AdminAPIHandler: HTTPHandler {
+    let routes: AdminServer.Routes
+    let logger: Logger
+
+    func handle(_ request: HTTPRequest, _ response: HTTPResponseWriter) {
+        let head = request.head
+        guard Self.authorized(head.headers.first("authorization"), token: routes.token) else {
+            response.sendText(.unauthorized, "missing or wrong admin token (see the repo's admin.token)")
             return
         }
-        let head = parsed.head
         switch (head.method, head.path) {
-        case ("GET", "/metrics"):
-            respond(connection, status: "200 OK", contentType: "text/plain; version=0.0.4", body: routes.metrics())
-        case (_, "/metrics"):
-            respond(connection, status: "405 Method Not Allowed", body: "use GET\n")
-        case (let method, let path) where path.hasPrefix("/api/"):
-            guard head.headers["authorization"] == "Bearer " + routes.token else {
-                respond(connection, status: "401 Unauthorized", body: "missing or wrong admin token (see the repo's admin.token)\n")
-                return
-            }
-            switch (method, path) {
-            case ("GET", "/api/v0/id"):
-                respond(connection, status: "200 OK", contentType: "application/json", body: routes.identity())
-            case ("POST", Substring(CommandProtocol.path)):
-                runCommand(connection, head: head, bodyStart: parsed.rest)
-            default:
-                respond(connection, status: "404 Not Found", body: "no such API endpoint\n")
-            }
+        case (.get, "/api/v0/id"):
+            response.send(.ok, fields: [("Content-Type", "application/json")], body: ByteBuffer(bytes: routes.identity()))
+        case (.post, Substring(CommandProtocol.path)):
+            CommandForwarding.start(request, response, routes: routes, logger: logger)
         default:
-            respond(connection, status: "404 Not Found", body: "not found\n")
+            response.sendText(.notFound, "no such API endpoint")
         }
     }
 
-    private func respond(_ connection: Int32, status: String, contentType: String = "text/plain; charset=utf-8", body: String) {
-        respond(connection, status: status, contentType: contentType, body: Array(body.utf8))
+    /// `Bearer TOKEN`, compared in constant time.
+    static func authorized(_ header: String?, token: String) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.utf8.dropFirst(7))
+        let expected = Array(token.utf8)
+        guard given.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for index in given.indices { difference |= given[index] ^ expected[index] }
+        return difference == 0
     }
+}
 
-    private func respond(_ connection: Int32, status: String, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
-        let head = "HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        try? Sockets.writeAll(connection, Array(head.utf8) + body)
-    }
-
-    /// Runs a forwarded command: the request body feeds its standard input,
-    /// its output and error stream back as frames.
-    private func runCommand(_ connection: Int32, head: HTTPRequestHead, bodyStart: [UInt8]) {
+/// Runs one forwarded command: the request body feeds its standard input,
+/// its output and error stream back as frames (formats/admin-api.md, §3).
+enum CommandForwarding {
+    static func start(_ request: HTTPRequest, _ response: HTTPResponseWriter, routes: AdminServer.Routes, logger: Logger) {
+        let headers = request.head.headers
         let arguments: [String]
         let directory: String
         do {
-            arguments = try CommandProtocol.decodeArguments(head.headers[CommandProtocol.argumentsHeader] ?? "")
-            directory = try CommandProtocol.decodeText(head.headers[CommandProtocol.directoryHeader] ?? "")
+            arguments = try CommandProtocol.decodeArguments(headers.first(CommandProtocol.argumentsHeader) ?? "")
+            directory = try CommandProtocol.decodeText(headers.first(CommandProtocol.directoryHeader) ?? "")
         } catch {
-            respond(connection, status: "400 Bad Request", body: "\(error)\n")
+            response.sendText(.badRequest, "\(error)")
             return
         }
-        let terminal = head.headers[CommandProtocol.terminalHeader] ?? ""
-        guard let inputPipe = Self.makePipe(), let outputPipe = Self.makePipe(), let errorPipe = Self.makePipe() else {
-            respond(connection, status: "500 Internal Server Error", body: "cannot create pipes\n")
+        let terminal = headers.first(CommandProtocol.terminalHeader) ?? ""
+        guard let input = makePipe() else {
+            response.sendText(.internalServerError, "cannot create pipes")
             return
         }
-        let head200 = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tau-frames\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        try? Sockets.writeAll(connection, Array(head200.utf8))
+        guard let output = makePipe() else {
+            closeAll(input)
+            response.sendText(.internalServerError, "cannot create pipes")
+            return
+        }
+        guard let error = makePipe() else {
+            closeAll(input + output)
+            response.sendText(.internalServerError, "cannot create pipes")
+            return
+        }
         logger.debug("admin: running command", metadata: ["arguments": "\(arguments)"])
-
-        // Standard input: the request body, de-chunked, into the input pipe.
-        let chunked = head.headers["transfer-encoding"]?.lowercased() == "chunked"
-        let inputThread = Thread {
-            Self.pumpBody(from: connection, start: bodyStart, chunked: chunked, into: inputPipe[1])
-            close(inputPipe[1])
+        let invocation = CommandInvocation(
+            repo: routes.repo, host: routes.host, blocks: routes.blocks, arguments: arguments, workingDirectory: directory,
+            input: input[0], output: output[1], error: error[1],
+            outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))
+        let runner = routes.runCommand
+        // This task only awaits (pipes and socket are NIO channels); the
+        // command's blocking I/O is on its own thread.
+        Task {
+            await forward(request.body, response, invocation: invocation, runner: runner,
+                          ourEnds: (input: input[1], output: output[0], error: error[0]), logger: logger)
         }
-        inputThread.start()
+    }
+
+    private static func forward(_ body: HTTPRequestBody, _ response: HTTPResponseWriter, invocation: CommandInvocation,
+                                runner: @escaping CommandRunner, ourEnds: (input: Int32, output: Int32, error: Int32),
+                                logger: Logger) async {
+        let eventLoop = response.eventLoop
+        let stdin: any Channel
+        let stdout: NIOAsyncChannel<ByteBuffer, Never>
+        let stderr: NIOAsyncChannel<ByteBuffer, Never>
+        do {
+            (stdin, stdout, stderr) = try await pipeChannels(ourEnds, on: eventLoop)
+        } catch {
+            logger.warning("admin: cannot pump the command's pipes", metadata: ["error": "\(error)"])
+            closeAll([invocation.input, invocation.output, invocation.error])
+            response.sendText(.internalServerError, "cannot pump the command's pipes: \(error)")
+            return
+        }
+
+        let peer = PeerState()
+        var head = HTTPHeadWriter(status: .ok)
+        head.add("Content-Type", "application/x-tau-frames")
+        do {
+            try await response.begin(head: head.buffer, status: .ok, framing: .streamed)
+        } catch {
+            peer.gone.store(true, ordering: .relaxed)
+        }
 
         // The command, on a thread of its own.
         let executor = ServingExecutor(threads: 1, name: "tau-admin-command")
-        let status = Mutex<Int32?>(nil)
-        let invocation = CommandInvocation(
-            repo: routes.repo, host: routes.host, blocks: routes.blocks, arguments: arguments, workingDirectory: directory, input: inputPipe[0], output: outputPipe[1],
-            error: errorPipe[1], outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))
-        let runner = routes.runCommand
-        Task(executorPreference: executor) {
+        let command = Task(executorPreference: executor) { () -> Int32 in
             let code = await runner(invocation)
-            status.withLock { $0 = code }
-            close(outputPipe[1])
-            close(errorPipe[1])
+            close(invocation.output)
+            close(invocation.error)
+            return code
         }
-
-        // Output and error, as frames, until both pipes close.
-        Self.pumpFrames(output: outputPipe[0], error: errorPipe[0], to: connection)
-        close(outputPipe[0])
-        close(errorPipe[0])
-        // The pipes closed after the status was set.
-        let code = status.withLock { $0 } ?? 1
-        var exit = CommandProtocol.frameHeader(.exitStatus, length: 4)
-        exit += [UInt8(truncatingIfNeeded: code >> 24), UInt8(truncatingIfNeeded: code >> 16),
-                 UInt8(truncatingIfNeeded: code >> 8), UInt8(truncatingIfNeeded: code)]
-        try? Self.writeChunk(connection, exit)
-        try? Sockets.writeAll(connection, Array("0\r\n\r\n".utf8))
-        close(inputPipe[0])
+        // Standard input: the body, as it arrives, then the end of file. A
+        // command that stops reading makes the writes fail (EPIPE once its
+        // end closes): that ends the forwarding, and the rest is discarded.
+        let feeder = Task {
+            do {
+                for try await piece in body { try await stdin.writeAndFlush(piece) }
+            } catch {}
+            try? await stdin.close()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await pumpFrames(stdout, .output, response, peer) }
+            group.addTask { await pumpFrames(stderr, .error, response, peer) }
+        }
+        // The pipes closed after the command returned.
+        let code = await command.value
+        var exit = ByteBuffer(bytes: CommandProtocol.frameHeader(.exitStatus, length: 4))
+        exit.writeInteger(code)
+        if !peer.gone.load(ordering: .relaxed) { try? await response.write(exit) }
+        response.end()
+        close(invocation.input)
+        feeder.cancel()
         executor.stop()
+    }
+
+    /// Our ends of the three pipes as non-blocking NIO channels; the command's ends stay blocking.
+    private static func pipeChannels(_ ends: (input: Int32, output: Int32, error: Int32), on eventLoop: any EventLoop)
+        async throws -> (any Channel, NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>) {
+        // Until NIO owns a descriptor, closing it on failure is ours to do.
+        var owned: Set<Int32> = [ends.input, ends.output, ends.error]
+        do {
+            let stdin = try await NIOPipeBootstrap(group: eventLoop).takingOwnershipOfDescriptor(output: ends.input).get()
+            owned.remove(ends.input)
+            let reader = { (descriptor: Int32) async throws -> NIOAsyncChannel<ByteBuffer, Never> in
+                try await NIOPipeBootstrap(group: eventLoop).takingOwnershipOfDescriptor(input: descriptor) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            }
+            let stdout = try await reader(ends.output)
+            owned.remove(ends.output)
+            let stderr = try await reader(ends.error)
+            owned.remove(ends.error)
+            return (stdin, stdout, stderr)
+        } catch {
+            closeAll(Array(owned))
+            throw error
+        }
+    }
+
+    /// One of the command's outputs, as frames, in the order read. After
+    /// the client left it is still drained, so the command never blocks.
+    private static func pumpFrames(_ channel: NIOAsyncChannel<ByteBuffer, Never>, _ kind: CommandProtocol.FrameKind,
+                                   _ response: HTTPResponseWriter, _ peer: PeerState) async {
+        try? await channel.executeThenClose { inbound, _ in
+            for try await piece in inbound {
+                guard !peer.gone.load(ordering: .relaxed) else { continue }
+                var frame = ByteBufferAllocator().buffer(capacity: 5 + piece.readableBytes)
+                frame.writeBytes(CommandProtocol.frameHeader(kind, length: piece.readableBytes))
+                frame.writeImmutableBuffer(piece)
+                do { try await response.write(frame) } catch { peer.gone.store(true, ordering: .relaxed) }
+            }
+        }
+    }
+
+    /// Whether the client is gone (its writes failed).
+    private final class PeerState: Sendable {
+        let gone = Atomic<Bool>(false)
     }
 
     /// A pipe whose ends are closed on exec.
@@ -232,58 +302,7 @@ public final class AdminServer: @unchecked Sendable {
         return ends
     }
 
-    static func pumpBody(from connection: Int32, start: [UInt8], chunked: Bool, into pipe: Int32) {
-        guard chunked else { return }
-        var decoder = ChunkedBodyDecoder()
-        var pipeOpen = true
-        let deliver: (UnsafeRawBufferPointer) throws -> Void = { piece in
-            // A command that stops reading early closes nothing; writes that
-            // fail (EPIPE) just end the forwarding.
-            guard pipeOpen else { return }
-            do { try Sockets.writeAllToFile(pipe, piece) } catch { pipeOpen = false }
-        }
-        do {
-            try start.withUnsafeBytes { try decoder.parse($0, deliver) }
-            var buffer = [UInt8](repeating: 0, count: 64 << 10)
-            while !decoder.isDone {
-                let count = try buffer.withUnsafeMutableBytes { try Sockets.readSome(connection, into: $0) }
-                if count == 0 { return }
-                try buffer.withUnsafeBytes { try decoder.parse(UnsafeRawBufferPointer(rebasing: $0[..<count]), deliver) }
-            }
-        } catch {
-            return
-        }
-    }
-
-    static func pumpFrames(output: Int32, error: Int32, to connection: Int32) {
-        var open: [(descriptor: Int32, kind: CommandProtocol.FrameKind)] = [(output, .output), (error, .error)]
-        var buffer = [UInt8](repeating: 0, count: 256 << 10)
-        var peerGone = false
-        while !open.isEmpty {
-            var polls = open.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&polls, nfds_t(polls.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            var closed: [Int32] = []
-            for (index, entry) in polls.enumerated() where entry.revents != 0 {
-                let count = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
-                if count <= 0 {
-                    closed.append(entry.fd)
-                    continue
-                }
-                // After the client left, keep draining so the command never blocks.
-                guard !peerGone else { continue }
-                var frame = CommandProtocol.frameHeader(open[index].kind, length: count)
-                frame += buffer[..<count]
-                do { try writeChunk(connection, frame) } catch { peerGone = true }
-            }
-            open.removeAll { closed.contains($0.descriptor) }
-        }
-    }
-
-    static func writeChunk(_ connection: Int32, _ payload: [UInt8]) throws {
-        try Sockets.writeAll(connection, Array((String(payload.count, radix: 16) + "\r\n").utf8) + payload + [13, 10])
+    private static func closeAll(_ descriptors: [Int32]) {
+        for descriptor in descriptors { close(descriptor) }
     }
 }

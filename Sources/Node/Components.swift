@@ -167,13 +167,13 @@ final class AdminComponent: NodeComponent {
 
     func start() async throws {
         do {
-            bound.value = try server.start()
+            bound.value = try await server.listen()
         } catch {
             throw ServiceStartError(service: name, reason: ServiceStartError.listenFailure(error, address: listen.description))
         }
     }
 
-    func stop() async { server.shutdown(timeout: 5) }
+    func stop() async { await server.stop(timeout: 5) }
 }
 
 /// A value behind a lock, for the few fields components set once they start.

@@ -1,55 +1,9 @@
-/// A minimal HTTP/1.1 request head, as the admin API needs it.
-public struct HTTPRequestHead: Sendable, Equatable {
-    public var method: String
-    public var target: String
-    /// Header names lowercased; values trimmed. Repeated headers keep the last value.
-    public var headers: [String: String]
+// The admin client's side of HTTP (AdminClient.swift): the server side is
+// the HTTP core, Sources/HTTPServer.
 
-    public var path: Substring { target.prefix { $0 != "?" } }
-}
-
-/// Parses a request head from bytes arriving in pieces: a pure state machine,
-/// as swift-nio parsers are. Limits are init parameters.
-public struct HTTPRequestHeadParser: Sendable {
-    public enum ParseError: Error, Equatable, Sendable {
-        case tooLarge
-        case malformed(String)
-    }
-
-    /// Largest head accepted, request line and headers included (default 16 KiB).
-    public let maxHeadBytes: Int
-    private var buffer: [UInt8] = []
-
-    public init(maxHeadBytes: Int = 16 << 10) {
-        self.maxHeadBytes = maxHeadBytes
-    }
-
-    /// Feeds bytes; returns the head and the bytes after it once the blank
-    /// line has arrived, `nil` while more is needed.
-    public mutating func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> (head: HTTPRequestHead, rest: [UInt8])? {
-        buffer.append(contentsOf: bytes)
-        guard let end = Self.headEnd(buffer) else {
-            if buffer.count > maxHeadBytes { throw .tooLarge }
-            return nil
-        }
-        guard end <= maxHeadBytes else { throw .tooLarge }
-        let text = String(decoding: buffer[..<end], as: UTF8.self)
-        let rest = Array(buffer[(end + 4)...])
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let requestLine = lines.removeFirst().split(separator: " ")
-        guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
-            throw .malformed("bad request line")
-        }
-        var headers: [String: String] = [:]
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { throw .malformed("bad header line") }
-            let name = line[..<colon].lowercased()
-            guard !name.isEmpty, !name.contains(" ") else { throw .malformed("bad header name") }
-            headers[name] = line[line.index(after: colon)...].trimmingWhitespace()
-        }
-        return (HTTPRequestHead(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers), rest)
-    }
-
+/// Where a response head ends, for the admin client.
+public enum HTTPRequestHeadParser {
+    /// The offset of the CR LF CR LF that ends a head in `bytes`.
     static func headEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
         for index in 0...(bytes.count - 4)

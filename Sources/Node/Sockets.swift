@@ -2,68 +2,14 @@
 import Glibc
 #endif
 
-/// Blocking POSIX sockets for the admin API (few, local, long-lived
-/// connections: a thread each, no event loop to keep free).
+/// Blocking POSIX sockets for the admin API's client (`AdminClient`: one
+/// connection per CLI command); the server side is on the HTTP core.
 enum Sockets {
     struct Failure: Error, CustomStringConvertible {
         let description: String
         init(_ operation: String, _ code: Int32 = errno) {
             description = "\(operation): \(String(cString: strerror(code)))"
         }
-    }
-
-    /// A listening TCP socket bound to `address` (IPv4 or IPv6 literal, or localhost).
-    static func listen(_ address: HostPort, backlog: Int32 = 64) throws -> (descriptor: Int32, port: Int) {
-        let host = address.host == "localhost" ? "127.0.0.1" : address.host
-        let isIPv6 = host.contains(":")
-        let descriptor = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure("socket") }
-        var one: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var boundPort = 0
-        do {
-            if isIPv6 {
-                var addr = sockaddr_in6()
-                addr.sin6_family = sa_family_t(AF_INET6)
-                addr.sin6_port = in_port_t(UInt16(address.port).bigEndian)
-                guard inet_pton(AF_INET6, host, &addr.sin6_addr) == 1 else { throw Failure("address \(host)", EINVAL) }
-                try withUnsafePointer(to: &addr) { pointer in
-                    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                        guard bind(descriptor, generic, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 else {
-                            throw Failure("bind \(address)")
-                        }
-                    }
-                }
-            } else {
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_port = in_port_t(UInt16(address.port).bigEndian)
-                guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { throw Failure("address \(host)", EINVAL) }
-                try withUnsafePointer(to: &addr) { pointer in
-                    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                        guard bind(descriptor, generic, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 else {
-                            throw Failure("bind \(address)")
-                        }
-                    }
-                }
-            }
-            guard Glibc.listen(descriptor, backlog) == 0 else { throw Failure("listen") }
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            withUnsafeMutablePointer(to: &storage) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(descriptor, $0, &length) }
-            }
-            boundPort = withUnsafePointer(to: &storage) { pointer in
-                if isIPv6 {
-                    return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
-                }
-                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
-            }
-        } catch {
-            close(descriptor)
-            throw error
-        }
-        return (descriptor, boundPort)
     }
 
     /// A connected TCP socket to `address`.

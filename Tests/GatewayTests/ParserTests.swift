@@ -2,83 +2,8 @@ import Gateway
 import NIOCore
 import Testing
 
-/// The pure pieces: request heads, ranges, media types, URL text, `_redirects`.
-@Suite struct HTTPRequestParserTests {
-    static func parse(_ text: String, limits: HTTPRequestParser.Limits = .init(),
-                      pieces: Int = 1) throws(HTTPParseError) -> [HTTPRequestHead] {
-        var parser = HTTPRequestParser(limits: limits)
-        var buffer = ByteBuffer()
-        var heads: [HTTPRequestHead] = []
-        let bytes = Array(text.utf8)
-        let size = max(1, (bytes.count + pieces - 1) / pieces)
-        var offset = 0
-        while offset < bytes.count {
-            buffer.writeBytes(bytes[offset..<min(bytes.count, offset + size)])
-            offset += size
-            while let head = try parser.parse(&buffer) { heads.append(head) }
-        }
-        return heads
-    }
-
-    @Test(arguments: [1, 3, 7, 1000])
-    func headsInAnyNumberOfPieces(pieces: Int) throws {
-        let text = "\r\nGET /ipfs/x?y=1 HTTP/1.1\r\nHOST: Example.COM.:8080\r\nRange: bytes=0-1\r\nAccept: text/html\r\n"
-            + "accept: application/vnd.ipld.raw\r\nIf-None-Match: \"a\"\r\nConnection: keep-alive, Close\r\n"
-            + "X-Other: ignored\r\n\r\nHEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-        let heads = try Self.parse(text, pieces: pieces)
-        #expect(heads.count == 2)
-        let first = heads[0]
-        #expect(first.method == .get)
-        #expect(first.target == "/ipfs/x?y=1")
-        #expect(first.host == "example.com")
-        #expect(first.range == "bytes=0-1")
-        #expect(first.accept == "text/html, application/vnd.ipld.raw")
-        #expect(first.acceptsExplicitFormat)
-        #expect(first.ifNoneMatch == "\"a\"")
-        #expect(!first.keepAlive, "Connection: close wins")
-        let second = heads[1]
-        #expect(second.method == .head && second.minorVersion == 0 && second.host == nil && second.keepAlive)
-    }
-
-    @Test func absoluteFormAndHostVariants() throws {
-        let absolute = try Self.parse("GET http://Site.Example:80/a/b?c HTTP/1.1\r\nHost: other\r\n\r\n")[0]
-        #expect(absolute.host == "site.example" && absolute.target == "/a/b?c")
-        let bare = try Self.parse("GET https://site.example HTTP/1.1\r\n\r\n")[0]
-        #expect(bare.target == "/")
-        let ipv6 = try Self.parse("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")[0]
-        #expect(ipv6.host == "[::1]")
-        let method = try Self.parse("BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")[0]
-        #expect(method.method == .other("BREW"))
-        let body = try Self.parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")[0]
-        #expect(body.hasBody && body.contentLength == 12)
-    }
-
-    @Test func errors() {
-        let limits = HTTPRequestParser.Limits(maxURILength: 64, maxHeaderBytes: 128, maxHeaderCount: 4)
-        let long = String(repeating: "x", count: 100)
-        let cases: [(String, HTTPParseError)] = [
-            ("GET /\(long) HTTP/1.1\r\nHost: x\r\n\r\n", .uriTooLong),
-            ("GET /\(long)\(long)", .uriTooLong),
-            ("GET / HTTP/1.1\r\nHost: x\r\nA: \(long)\(long)\r\n\r\n", .headersTooLarge),
-            ("GET / HTTP/1.1\r\nHost: x\r\nA: \(long)\(long)", .headersTooLarge),
-            ("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", .headersTooLarge),
-            ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", .unsupportedVersion),
-        ]
-        for (text, expected) in cases {
-            #expect(throws: expected, "\(text.prefix(40))") { try Self.parse(text, limits: limits) }
-        }
-        for text in ["GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-                     "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", "GET / HTTP/1.1\nHost: x\r\n\r\n",
-                     "GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
-                     "GET / HTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x y\r\n\r\n",
-                     "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", "GET foo HTTP/1.1\r\nHost: x\r\n\r\n",
-                     "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nA: \u{01}\r\n\r\n"] {
-            let error = #expect(throws: HTTPParseError.self, "\(text)") { try Self.parse(text) }
-            if case .malformed = error {} else { Issue.record("\(text): \(String(describing: error))") }
-        }
-    }
-}
-
+/// The pure pieces: ranges, media types, URL text, `_redirects` (request
+/// heads: Tests/HTTPServerTests/ParserTests.swift).
 @Suite struct RangeAndEntityBytesTests {
     @Test func rangeHeaders() {
         let size: UInt64 = 1000

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 #if canImport(Glibc)
 import Glibc
@@ -9,14 +8,14 @@ import Darwin
 
 /// Serializes a status line and header fields straight into a `ByteBuffer`.
 /// A head stops before `Date` and the final empty line: the connection
-/// appends those (`HTTPDateCache`), so that a head can be built once, cached
-/// and written many times.
-struct HeaderWriter {
-    private(set) var buffer: ByteBuffer
+/// appends those, so that a head can be built once, cached and written many
+/// times. Heads never carry `Connection` either: the connection decides it.
+public struct HTTPHeadWriter: Sendable {
+    public private(set) var buffer: ByteBuffer
 
     /// Starts with the status line, or with nothing when `status` is nil (a
     /// block of fields to be appended to heads later).
-    init(status: HTTPResponseStatus?, capacity: Int = 384) {
+    public init(status: HTTPStatus?, capacity: Int = 384) {
         buffer = ByteBufferAllocator().buffer(capacity: capacity)
         if let status {
             buffer.writeStaticString("HTTP/1.1 ")
@@ -29,8 +28,27 @@ struct HeaderWriter {
 
     /// Appends `name: value`. CR, LF and NUL in `value` become spaces: no
     /// content (a file name, a redirect target) can split a header.
-    mutating func add(_ name: StaticString, _ value: some StringProtocol) {
+    public mutating func add(_ name: StaticString, _ value: some StringProtocol) {
         buffer.writeStaticString(name)
+        writeValue(value)
+    }
+
+    /// `add` for a name known only at run time (it must be a token; callers pass their own constants).
+    public mutating func add(name: String, _ value: some StringProtocol) {
+        buffer.writeString(name)
+        writeValue(value)
+    }
+
+    public mutating func add(_ name: StaticString, _ value: some BinaryInteger) {
+        add(name, String(value))
+    }
+
+    /// Appends fields serialized by another writer.
+    public mutating func append(_ fields: ByteBuffer) {
+        buffer.writeImmutableBuffer(fields)
+    }
+
+    private mutating func writeValue(_ value: some StringProtocol) {
         buffer.writeStaticString(": ")
         if value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
             buffer.writeBytes(value.utf8.map { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 ? 0x20 : $0 })
@@ -40,41 +58,19 @@ struct HeaderWriter {
         buffer.writeStaticString("\r\n")
     }
 
-    mutating func add(_ name: StaticString, _ value: some BinaryInteger) {
-        add(name, String(value))
-    }
-
-    /// Appends fields serialized by another writer.
-    mutating func append(_ fields: ByteBuffer) {
-        buffer.writeImmutableBuffer(fields)
-    }
-}
-
-/// Entity-tag comparison for `If-None-Match` and `If-Range` (RFC 9110 §8.8.3, §13.1.2).
-enum EntityTag {
-    /// Whether an `If-None-Match` value matches `etag` by weak comparison
-    /// (`W/"x"` matches `"x"`); `*` matches anything.
-    static func noneMatchHits(_ header: String, _ etag: String) -> Bool {
-        let opaque = etag.hasPrefix("W/") ? etag.dropFirst(2) : etag[...]
-        for candidate in header.split(separator: ",") {
-            var tag = candidate.trimmingWhitespace()
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-            if tag == opaque { return true }
-        }
-        return false
-    }
-
-    /// Whether an `If-Range` value lets the range apply: it must equal a
-    /// strong `etag` exactly (a date or a weak tag never does).
-    static func ifRangeHolds(_ header: String?, _ etag: String) -> Bool {
-        guard let header else { return true }
-        return !etag.hasPrefix("W/") && header[...].trimmingWhitespace() == etag[...]
+    /// The head of a short text response: `Content-Type: text/plain; charset=utf-8`,
+    /// `Content-Length`, and `fields`.
+    public static func text(_ status: HTTPStatus, bodyLength: Int, fields: [(name: String, value: String)] = []) -> ByteBuffer {
+        var writer = HTTPHeadWriter(status: status)
+        writer.add("Content-Type", "text/plain; charset=utf-8")
+        for field in fields { writer.add(name: field.name, field.value) }
+        writer.add("Content-Length", bodyLength)
+        return writer.buffer
     }
 }
 
 /// The `Date` field and the final empty line of every response, rebuilt once
-/// a second. One per event loop, used only on that loop's thread: no lock.
+/// a second. One per connection, used only on its event loop: no lock.
 final class HTTPDateCache {
     enum Persistence {
         /// HTTP/1.1 keep-alive: nothing to say.
