@@ -170,7 +170,9 @@ import TestSupport
             ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "408"),  // a body that never ends
         ] {
             let connection = try await RawConnection.connect(port: port)
-            try await connection.send(raw)
+            // The server may answer and close before it has read all of a
+            // refused request; the write then fails, and the answer counts.
+            _ = try? await connection.send(raw)
             let text = await connection.waitFor { _, closed in closed }
             #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(raw.prefix(50)): \(text)")
             #expect(connection.isClosed)
