@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "tau", targets: ["tau"]),
         .library(name: "Multiformats", targets: ["Multiformats"]),
+        .library(name: "Protobuf", targets: ["Protobuf"]),
         .library(name: "Chunking", targets: ["Chunking"]),
         .library(name: "Blocks", targets: ["Blocks"]),
         .library(name: "UnixFS", targets: ["UnixFS"]),
@@ -46,9 +47,10 @@ let package = Package(
 
         // Layer 0: codecs. No I/O, no NIO.
         .target(name: "Multiformats", dependencies: ["COpenSSL"]),
+        .target(name: "Protobuf"),
         .target(name: "Chunking"),
         .target(name: "Blocks", dependencies: ["Multiformats"]),
-        .target(name: "UnixFS", dependencies: ["Multiformats", "Chunking", "Blocks"]),
+        .target(name: "UnixFS", dependencies: ["Multiformats", "Protobuf", "Chunking", "Blocks"]),
         .target(name: "CAR", dependencies: ["Multiformats", "Blocks"]),
 
         // Layer 1: storage. One LMDB environment per repo.
@@ -61,7 +63,7 @@ let package = Package(
 
         // Layer 2: network (libp2p, wire-compatible with Kubo and py-libp2p).
         .target(name: "P2P", dependencies: [
-            "Multiformats", "COpenSSL", "CSalsa20",
+            "Multiformats", "Protobuf", "COpenSSL", "CSalsa20",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -69,7 +71,7 @@ let package = Package(
         ]),
 
         .target(name: "Bitswap", dependencies: [
-            "Multiformats", "Blocks", "P2P", "UnixFS",
+            "Multiformats", "Protobuf", "Blocks", "P2P", "UnixFS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -125,6 +127,7 @@ let package = Package(
         // Tests. TestSupport loads ../shared/vectors and generates inputs.
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "MultiformatsTests", dependencies: ["Multiformats", "TestSupport"]),
+        .testTarget(name: "ProtobufTests", dependencies: ["Protobuf"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),

@@ -6,6 +6,7 @@
 import Blocks
 import Multiformats
 import P2P
+import Protobuf
 
 /// The protocol versions tau speaks, newest first.
 public enum BitswapProtocol: String, CaseIterable, Sendable, Comparable {
@@ -130,12 +131,12 @@ public struct BitswapMessage: Hashable, Sendable {
     /// in `blocks` (the receiver derives CIDv0 names); before 1.2.0 presences
     /// and want-have entries are left out (those versions have no such thing).
     public func encoded(for version: BitswapProtocol = .v120) -> [UInt8] {
-        var out = ProtoWriter(capacity: blocks.reduce(64) { $0 + $1.bytes.count + 48 } + wantlist.count * 48)
+        var out = ProtobufWriter(capacity: blocks.reduce(64) { $0 + $1.bytes.count + 48 } + wantlist.count * 48)
         let entries = version.hasPresences ? wantlist : wantlist.filter { $0.cancel || $0.wantType == .block }
         if !entries.isEmpty || full {
-            var list = ProtoWriter(capacity: entries.count * 48 + 4)
+            var list = ProtobufWriter(capacity: entries.count * 48 + 4)
             for entry in entries {
-                var item = ProtoWriter(capacity: entry.cid.bytes.count + 16)
+                var item = ProtobufWriter(capacity: entry.cid.bytes.count + 16)
                 item.writeBytes(field: 1, entry.cid.bytes)
                 if entry.priority != 0 { item.writeVarint(field: 2, UInt64(bitPattern: Int64(entry.priority))) }
                 if entry.cancel { item.writeVarint(field: 3, 1) }
@@ -152,7 +153,8 @@ public struct BitswapMessage: Hashable, Sendable {
             for block in blocks {
                 let prefix = CIDPrefix(block.cid).bytes
                 out.appendTag(field: 3, wire: .lengthDelimited)
-                let inner = ProtoWriter.fieldLength(prefix.count) + ProtoWriter.fieldLength(block.bytes.count)
+                let inner = ProtobufWriter.bytesFieldLength(field: 1, payload: prefix.count)
+                    + ProtobufWriter.bytesFieldLength(field: 2, payload: block.bytes.count)
                 out.appendVarint(UInt64(inner))
                 out.writeBytes(field: 1, prefix)
                 out.writeBytes(field: 2, block.bytes)
@@ -162,7 +164,7 @@ public struct BitswapMessage: Hashable, Sendable {
         }
         if version.hasPresences {
             for presence in presences {
-                var item = ProtoWriter(capacity: presence.cid.bytes.count + 8)
+                var item = ProtobufWriter(capacity: presence.cid.bytes.count + 8)
                 item.writeBytes(field: 1, presence.cid.bytes)
                 if presence.type != .have { item.writeVarint(field: 2, UInt64(presence.type.rawValue)) }
                 out.writeBytes(field: 4, item.bytes)
@@ -194,23 +196,31 @@ public struct BitswapMessage: Hashable, Sendable {
         guard bytes.count <= limits.maxMessageSize else {
             throw BitswapError(.limitExceeded, "message of \(bytes.count) bytes (limit \(limits.maxMessageSize))")
         }
-        self.init()
-        var reader = ProtoReader(bytes)
+        var message = BitswapMessage()
+        try ProtoReader.reading(bytes) { reader throws(BitswapError) in try message.decode(&reader, limits: limits) }
+        self = message
+    }
+
+    public init(decoding bytes: [UInt8], limits: Limits = Limits()) throws(BitswapError) {
+        try self.init(decoding: bytes[...], limits: limits)
+    }
+
+    private mutating func decode(_ reader: inout ProtoReader, limits: Limits) throws(BitswapError) {
         while let (field, wire) = try reader.nextField() {
             switch (field, wire) {
             case (1, .lengthDelimited):
-                try decodeWantlist(reader.readBytes(), limits: limits)
+                try decodeWantlist(reader.readMessage(), limits: limits)
             case (2, .lengthDelimited):
                 let data = try reader.readBytes()
                 try checkBlock(data.count, limits: limits)
                 blocks.append(Block(hashing: Array(data), codec: .dagPB, version: .v0))
             case (3, .lengthDelimited):
-                try decodePayload(reader.readBytes(), limits: limits)
+                try decodePayload(reader.readMessage(), limits: limits)
             case (4, .lengthDelimited):
                 guard presences.count < limits.maxPresences else {
                     throw BitswapError(.limitExceeded, "more than \(limits.maxPresences) block presences")
                 }
-                if let presence = try Self.decodePresence(reader.readBytes()) { presences.append(presence) }
+                if let presence = try Self.decodePresence(reader.readMessage()) { presences.append(presence) }
             case (5, .varint):
                 pendingBytes = Int32(truncatingIfNeeded: try reader.readVarint())
             case (1...5, _):
@@ -219,10 +229,6 @@ public struct BitswapMessage: Hashable, Sendable {
                 try reader.skip(wire)
             }
         }
-    }
-
-    public init(decoding bytes: [UInt8], limits: Limits = Limits()) throws(BitswapError) {
-        try self.init(decoding: bytes[...], limits: limits)
     }
 
     private func checkBlock(_ size: Int, limits: Limits) throws(BitswapError) {
@@ -234,15 +240,15 @@ public struct BitswapMessage: Hashable, Sendable {
         }
     }
 
-    private mutating func decodeWantlist(_ bytes: ArraySlice<UInt8>, limits: Limits) throws(BitswapError) {
-        var reader = ProtoReader(bytes)
+    private mutating func decodeWantlist(_ message: ProtoReader, limits: Limits) throws(BitswapError) {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch (field, wire) {
             case (1, .lengthDelimited):
                 guard wantlist.count < limits.maxEntries else {
                     throw BitswapError(.limitExceeded, "more than \(limits.maxEntries) wantlist entries")
                 }
-                if let entry = try Self.decodeEntry(reader.readBytes()) { wantlist.append(entry) }
+                if let entry = try Self.decodeEntry(reader.readMessage()) { wantlist.append(entry) }
             case (2, .varint):
                 full = try reader.readVarint() != 0
             case (1...2, _):
@@ -253,8 +259,8 @@ public struct BitswapMessage: Hashable, Sendable {
         }
     }
 
-    private static func decodeEntry(_ bytes: ArraySlice<UInt8>) throws(BitswapError) -> Entry? {
-        var reader = ProtoReader(bytes)
+    private static func decodeEntry(_ message: ProtoReader) throws(BitswapError) -> Entry? {
+        var reader = message
         var cid: CID?
         var entry = Entry(cid: placeholderCID, priority: 0)
         var knownType = true
@@ -278,10 +284,10 @@ public struct BitswapMessage: Hashable, Sendable {
         return knownType || entry.cancel ? entry : nil
     }
 
-    private mutating func decodePayload(_ bytes: ArraySlice<UInt8>, limits: Limits) throws(BitswapError) {
-        var reader = ProtoReader(bytes)
-        var prefix: ArraySlice<UInt8> = []
-        var data: ArraySlice<UInt8> = []
+    private mutating func decodePayload(_ message: ProtoReader, limits: Limits) throws(BitswapError) {
+        var reader = message
+        var prefix = UnsafeRawBufferPointer(start: nil, count: 0)
+        var data = UnsafeRawBufferPointer(start: nil, count: 0)
         while let (field, wire) = try reader.nextField() {
             switch (field, wire) {
             case (1, .lengthDelimited): prefix = try reader.readBytes()
@@ -293,12 +299,12 @@ public struct BitswapMessage: Hashable, Sendable {
             }
         }
         try checkBlock(data.count, limits: limits)
-        let parsed = try CIDPrefix(parsing: prefix)
+        let parsed = try CIDPrefix(parsing: ArraySlice(prefix))
         blocks.append(parsed.block(for: Array(data)))
     }
 
-    private static func decodePresence(_ bytes: ArraySlice<UInt8>) throws(BitswapError) -> Presence? {
-        var reader = ProtoReader(bytes)
+    private static func decodePresence(_ message: ProtoReader) throws(BitswapError) -> Presence? {
+        var reader = message
         var cid: CID?
         var type: PresenceType? = .have
         while let (field, wire) = try reader.nextField() {
@@ -318,7 +324,7 @@ public struct BitswapMessage: Hashable, Sendable {
         return Presence(cid: cid, type: type)
     }
 
-    private static func parseCID(_ bytes: ArraySlice<UInt8>, what: String) throws(BitswapError) -> CID {
+    private static func parseCID(_ bytes: UnsafeRawBufferPointer, what: String) throws(BitswapError) -> CID {
         do {
             return try CID(bytes: bytes)
         } catch {

@@ -1,12 +1,12 @@
-// Bitswap messages are read with P2P's protobuf reader (Sources/P2P/Protobuf.swift),
-// failing with Bitswap's errors. Format: formats/bitswap.md, section 2.
+// Bitswap messages are read with the Protobuf module's reader, failing with
+// Bitswap's own errors. Format: formats/bitswap.md, section 2.
 
-import P2P
+import Protobuf
 
-/// Bitswap's messages fail with `BitswapError(.malformed, …)`.
-typealias ProtoReader = ProtobufReader<BitswapError>
-
-extension ProtobufReader where Failure == BitswapError {
-    init(_ bytes: ArraySlice<UInt8>) { self.init(bytes) { BitswapError(.malformed, $0) } }
-    init(_ bytes: [UInt8]) { self.init(bytes[...]) }
+/// Bitswap messages that are not valid protobuf fail with `.malformed`.
+extension BitswapError: ProtobufFailure {
+    public init(protobuf error: ProtobufError) { self.init(.malformed, "\(error)") }
 }
+
+/// The reader of Bitswap messages: plain protobuf.
+typealias ProtoReader = ProtobufReader<BitswapError>

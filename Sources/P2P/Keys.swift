@@ -4,6 +4,7 @@
 
 import Crypto
 import Foundation
+import Protobuf
 
 /// The `KeyType` enum of the libp2p key protobuf.
 public enum KeyType: UInt64, Sendable, CustomStringConvertible {
@@ -72,7 +73,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// The deterministic protobuf encoding: Type then Data, both always present.
     public var protobuf: [UInt8] {
-        var writer = ProtoWriter(capacity: data.count + 8)
+        var writer = ProtobufWriter(capacity: data.count + 8)
         writer.writeVarint(field: 1, type.rawValue)
         writer.writeBytes(field: 2, data)
         return writer.bytes
@@ -149,7 +150,7 @@ public struct KeyPair: Sendable {
 
     /// The libp2p `PrivateKey` protobuf: `08 01 12 40` then seed and public key.
     public var privateKeyProtobuf: [UInt8] {
-        var writer = ProtoWriter(capacity: 70)
+        var writer = ProtobufWriter(capacity: 70)
         writer.writeVarint(field: 1, KeyType.ed25519.rawValue)
         writer.writeBytes(field: 2, seed + publicKey.data)
         return writer.bytes
@@ -230,19 +231,20 @@ public struct KeyPair: Sendable {
 /// (`{ required KeyType Type = 1; required bytes Data = 2; }`); `name` is
 /// the message's, for errors.
 private func parseKeyMessage(_ bytes: some Collection<UInt8>, name: String) throws(P2PError) -> (type: UInt64, data: [UInt8]) {
-    var reader = ProtoReader(Array(bytes))
     var type: UInt64?
     var data: [UInt8]?
-    while let (field, wire) = try reader.nextField() {
-        switch field {
-        case 1:
-            try ProtoReader.expect(wire, .varint, field: "\(name).Type")
-            type = try reader.readVarint()
-        case 2:
-            try ProtoReader.expect(wire, .lengthDelimited, field: "\(name).Data")
-            data = Array(try reader.readBytes())
-        default:
-            try reader.skip(wire)
+    try ProtoReader.reading(Array(bytes)) { reader throws(P2PError) in
+        while let (field, wire) = try reader.nextField() {
+            switch field {
+            case 1:
+                try ProtoReader.expect(wire, .varint, field: "\(name).Type")
+                type = try reader.readVarint()
+            case 2:
+                try ProtoReader.expect(wire, .lengthDelimited, field: "\(name).Data")
+                data = Array(try reader.readBytes())
+            default:
+                try reader.skip(wire)
+            }
         }
     }
     guard let type, let data else { throw P2PError(.malformed, "\(name) without Type or Data") }

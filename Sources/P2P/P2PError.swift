@@ -1,5 +1,7 @@
 // Errors of the libp2p stack. Format: formats/libp2p.md.
 
+import Protobuf
+
 /// Every error the P2P module throws: a code to match on and a detail for
 /// people (logs, CLI messages). Equality compares codes only, so tests and
 /// callers match with `error == .peerIDMismatch` whatever the detail.
@@ -76,3 +78,11 @@ public struct P2PError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let fileAccess = Self(.fileAccess)
     public static let io = Self(.io)
 }
+
+/// libp2p messages that are not valid protobuf fail with `.malformed`.
+extension P2PError: ProtobufFailure {
+    public init(protobuf error: ProtobufError) { self.init(.malformed, "\(error)") }
+}
+
+/// The reader of libp2p messages (keys, Noise payload, identify): plain protobuf.
+typealias ProtoReader = ProtobufReader<P2PError>

@@ -1,4 +1,5 @@
 import Multiformats
+import Protobuf
 
 /// A link in a dag-pb node: the child's CID, an optional name and the
 /// cumulative size of the child's DAG (`Tsize`).
@@ -39,7 +40,7 @@ public struct DAGPBNode: Hashable, Sendable {
     public func encoded() -> [UInt8] {
         var writer = ProtobufWriter(capacity: encodedLength)
         for link in links {
-            writer.writeBytesHeader(field: 2, length: link.encodedLength)
+            writer.writeLengthDelimitedHeader(field: 2, length: link.encodedLength)
             link.write(into: &writer)
         }
         if let data { writer.writeBytes(field: 1, data) }
@@ -72,11 +73,11 @@ public struct DAGPBNode: Hashable, Sendable {
     /// As `decodeView(_: [UInt8])`, over memory the caller keeps valid for the
     /// call (an LMDB value, say). The Data payload is skipped, not read.
     public static func decodeView(_ bytes: UnsafeRawBufferPointer) throws(UnixFSError) -> (links: [DAGPBLink], data: Range<Int>?) {
-        var reader = ProtobufReader(bytes)
+        var reader = ProtoReader(bytes, options: .dagPB)
         var links: [DAGPBLink] = []
         var dataRange: Range<Int>?
         var linksClosed = false
-        while let (field, wire) = try reader.readTag() {
+        while let (field, wire) = try reader.nextField() {
             switch (field, wire) {
             case (2, .lengthDelimited):
                 guard !linksClosed else { throw UnixFSError(.malformedDAGPB, "links are not contiguous") }
@@ -91,13 +92,6 @@ public struct DAGPBNode: Hashable, Sendable {
             }
         }
         return (links, dataRange)
-    }
-}
-
-extension ProtobufWriter {
-    mutating func writeBytesHeader(field: Int, length: Int) {
-        appendVarint(Self.tag(field, .lengthDelimited))
-        appendVarint(UInt64(length))
     }
 }
 
@@ -116,12 +110,12 @@ extension DAGPBLink {
     }
 
     init(decoding bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(UnixFSError) {
-        var reader = ProtobufReader(bytes, range: range)
+        var reader = ProtoReader(bytes, range: range, options: .dagPB)
         var cid: CID?
         var name: String?
         var tsize: UInt64?
         var lastField = 0
-        while let (field, wire) = try reader.readTag() {
+        while let (field, wire) = try reader.nextField() {
             guard field > lastField else {
                 throw UnixFSError(.malformedDAGPB, "PBLink field \(field) out of order or duplicated")
             }

@@ -1,5 +1,6 @@
 import Blocks
 import Multiformats
+import Protobuf
 
 /// How a directory is built: CIDs, when to shard, and the root's metadata.
 /// Format: formats/hamt.md.

@@ -1,5 +1,6 @@
 import Blocks
 import Multiformats
+import Protobuf
 
 /// Turns a chunk of file content into a leaf block.
 ///
@@ -53,7 +54,7 @@ public struct LeafEncoder: Sendable {
             + ProtobufWriter.varintFieldLength(field: 3, UInt64(chunk.count))
         if let payload { innerLength += ProtobufWriter.bytesFieldLength(field: 2, payload: payload.count) }
         var writer = ProtobufWriter(capacity: ProtobufWriter.bytesFieldLength(field: 1, payload: innerLength))
-        writer.writeBytesHeader(field: 1, length: innerLength)
+        writer.writeLengthDelimitedHeader(field: 1, length: innerLength)
         message.write(into: &writer, data: payload)
         return writer.bytes
     }

@@ -1,4 +1,5 @@
 import Multiformats
+import Protobuf
 
 /// The UnixFS `Data` message carried in a dag-pb node's Data field.
 /// Format: formats/unixfs.md, "UnixFS Data".
@@ -86,11 +87,11 @@ public struct UnixFSData: Hashable, Sendable {
 
     /// As `decodeView(_: [UInt8], range:)`, over memory the caller keeps valid.
     public static func decodeView(_ bytes: UnsafeRawBufferPointer, range: Range<Int>) throws(UnixFSError) -> (message: UnixFSData, data: Range<Int>?) {
-        var reader = ProtobufReader(bytes, range: range)
+        var reader = ProtoReader(bytes, range: range, options: .dagPB)
         var kind: Kind?
         var message = UnixFSData(kind: .raw)
         var dataRange: Range<Int>?
-        while let (field, wire) = try reader.readTag() {
+        while let (field, wire) = try reader.nextField() {
             switch (field, wire) {
             case (1, .varint):
                 let raw = try reader.readVarint()
@@ -104,8 +105,7 @@ public struct UnixFSData: Hashable, Sendable {
                 message.blockSizes.append(try reader.readVarint())
             case (4, .lengthDelimited):
                 // Packed encoding: accepted on input, never written.
-                let packed = try reader.readLengthDelimited()
-                var inner = ProtobufReader(bytes, range: packed)
+                var inner = try reader.readMessage()
                 while !inner.isAtEnd { message.blockSizes.append(try inner.readVarint()) }
             case (5, .varint):
                 message.hashType = try reader.readVarint()
@@ -114,11 +114,10 @@ public struct UnixFSData: Hashable, Sendable {
             case (7, .varint):
                 message.mode = UInt32(truncatingIfNeeded: try reader.readVarint())
             case (8, .lengthDelimited):
-                let inner = try reader.readLengthDelimited()
-                var timestampReader = ProtobufReader(bytes, range: inner)
+                var timestampReader = try reader.readMessage()
                 var seconds: Int64?
                 var nanos: UInt32?
-                while let (tf, tw) = try timestampReader.readTag() {
+                while let (tf, tw) = try timestampReader.nextField() {
                     switch (tf, tw) {
                     case (1, .varint): seconds = Int64(bitPattern: try timestampReader.readVarint())
                     case (2, .fixed32): nanos = try timestampReader.readFixed32()

@@ -1,4 +1,5 @@
 import Multiformats
+import Protobuf
 
 /// Why a UnixFS or dag-pb operation failed. A struct with static members, as in
 /// swift-system: compare with `==` against a member; `description` is one line.
@@ -61,3 +62,11 @@ public struct UnixFSError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let invalidPath = Self(.invalidPath)
     public static let hashMismatch = Self(.hashMismatch)
 }
+
+/// The reader's failures are malformed protobuf to UnixFS callers.
+extension UnixFSError: ProtobufFailure {
+    public init(protobuf error: ProtobufError) { self.init(.malformedProtobuf, error.description) }
+}
+
+/// dag-pb and UnixFS messages are read with `options: .dagPB`.
+typealias ProtoReader = ProtobufReader<UnixFSError>

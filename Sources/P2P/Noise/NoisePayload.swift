@@ -1,5 +1,7 @@
 // The libp2p Noise handshake payload. Format: formats/libp2p.md, section 6.2.
 
+import Protobuf
+
 /// `NoiseExtensions { repeated bytes webtransport_certhashes = 1; repeated string stream_muxers = 2; }`.
 public struct NoiseExtensions: Hashable, Sendable {
     public var webtransportCerthashes: [[UInt8]]
@@ -13,15 +15,16 @@ public struct NoiseExtensions: Hashable, Sendable {
     public var isEmpty: Bool { webtransportCerthashes.isEmpty && streamMuxers.isEmpty }
 
     var encoded: [UInt8] {
-        var writer = ProtoWriter()
+        var writer = ProtobufWriter()
         for hash in webtransportCerthashes { writer.writeBytes(field: 1, hash) }
         for muxer in streamMuxers { writer.writeString(field: 2, muxer) }
         return writer.bytes
     }
 
-    init(decoding bytes: ArraySlice<UInt8>, maxEntries: Int) throws(P2PError) {
+    /// Reads the message `reader` holds (the payload's `extensions` field).
+    init(reading message: ProtoReader, maxEntries: Int) throws(P2PError) {
         self.init()
-        var reader = ProtoReader(bytes)
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
@@ -67,7 +70,7 @@ public struct NoiseHandshakePayload: Hashable, Sendable {
 
     /// Fields in number order; extensions only when present.
     public var encoded: [UInt8] {
-        var writer = ProtoWriter(capacity: identityKey.count + identitySignature.count + 8)
+        var writer = ProtobufWriter(capacity: identityKey.count + identitySignature.count + 8)
         writer.writeBytes(field: 1, identityKey)
         writer.writeBytes(field: 2, identitySignature)
         if let extensions { writer.writeBytes(field: 4, extensions.encoded) }
@@ -78,23 +81,24 @@ public struct NoiseHandshakePayload: Hashable, Sendable {
         guard bytes.count <= Self.maxLength else {
             throw P2PError(.limitExceeded, "Noise handshake payload of \(bytes.count) bytes")
         }
-        var reader = ProtoReader(Array(bytes))
         var key: [UInt8]?
         var signature: [UInt8]?
         var extensions: NoiseExtensions?
-        while let (field, wire) = try reader.nextField() {
-            switch field {
-            case 1:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "identity_key")
-                key = Array(try reader.readBytes())
-            case 2:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "identity_sig")
-                signature = Array(try reader.readBytes())
-            case 4:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "extensions")
-                extensions = try NoiseExtensions(decoding: try reader.readBytes(), maxEntries: Self.maxExtensions)
-            default:
-                try reader.skip(wire)
+        try ProtoReader.reading(Array(bytes)) { reader throws(P2PError) in
+            while let (field, wire) = try reader.nextField() {
+                switch field {
+                case 1:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "identity_key")
+                    key = Array(try reader.readBytes())
+                case 2:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "identity_sig")
+                    signature = Array(try reader.readBytes())
+                case 4:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "extensions")
+                    extensions = try NoiseExtensions(reading: try reader.readMessage(), maxEntries: Self.maxExtensions)
+                default:
+                    try reader.skip(wire)
+                }
             }
         }
         guard let key, let signature else {

@@ -1,5 +1,7 @@
 // The identify protocol's message. Format: formats/libp2p.md, section 9.
 
+import Protobuf
+
 /// The `Identify` protobuf message (`/ipfs/id/1.0.0`, `/ipfs/id/push/1.0.0`).
 ///
 /// On the wire each message is preceded by its length as an unsigned varint
@@ -44,7 +46,7 @@ public struct IdentifyMessage: Hashable, Sendable {
     /// Fields in field-number order: publicKey 1, listenAddrs 2, protocols 3,
     /// observedAddr 4, protocolVersion 5, agentVersion 6, signedPeerRecord 8.
     public var encoded: [UInt8] {
-        var writer = ProtoWriter(capacity: 256)
+        var writer = ProtobufWriter(capacity: 256)
         if let publicKey { writer.writeBytes(field: 1, publicKey) }
         for address in listenAddrs { writer.writeBytes(field: 2, address) }
         for name in protocols { writer.writeString(field: 3, name) }
@@ -66,40 +68,41 @@ public struct IdentifyMessage: Hashable, Sendable {
         guard bytes.count <= Self.maxLength else {
             throw P2PError(.limitExceeded, "identify message of \(bytes.count) bytes")
         }
-        var reader = ProtoReader(Array(bytes))
-        while let (field, wire) = try reader.nextField() {
-            switch field {
-            case 1:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.publicKey")
-                publicKey = Array(try reader.readBytes())
-            case 2:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.listenAddrs")
-                let address = Array(try reader.readBytes())
-                guard listenAddrs.count < Self.maxListenAddrs else {
-                    throw P2PError(.limitExceeded, "more than \(Self.maxListenAddrs) listen addresses")
+        try ProtoReader.reading(Array(bytes)) { reader throws(P2PError) in
+            while let (field, wire) = try reader.nextField() {
+                switch field {
+                case 1:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.publicKey")
+                    publicKey = Array(try reader.readBytes())
+                case 2:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.listenAddrs")
+                    let address = Array(try reader.readBytes())
+                    guard listenAddrs.count < Self.maxListenAddrs else {
+                        throw P2PError(.limitExceeded, "more than \(Self.maxListenAddrs) listen addresses")
+                    }
+                    listenAddrs.append(address)
+                case 3:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.protocols")
+                    let name = try reader.readString()
+                    guard protocols.count < Self.maxProtocols else {
+                        throw P2PError(.limitExceeded, "more than \(Self.maxProtocols) protocols")
+                    }
+                    protocols.append(name)
+                case 4:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.observedAddr")
+                    observedAddr = Array(try reader.readBytes())
+                case 5:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.protocolVersion")
+                    protocolVersion = try reader.readString()
+                case 6:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.agentVersion")
+                    agentVersion = try reader.readString()
+                case 8:
+                    try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.signedPeerRecord")
+                    signedPeerRecord = Array(try reader.readBytes())
+                default:
+                    try reader.skip(wire)
                 }
-                listenAddrs.append(address)
-            case 3:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.protocols")
-                let name = try reader.readString()
-                guard protocols.count < Self.maxProtocols else {
-                    throw P2PError(.limitExceeded, "more than \(Self.maxProtocols) protocols")
-                }
-                protocols.append(name)
-            case 4:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.observedAddr")
-                observedAddr = Array(try reader.readBytes())
-            case 5:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.protocolVersion")
-                protocolVersion = try reader.readString()
-            case 6:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.agentVersion")
-                agentVersion = try reader.readString()
-            case 8:
-                try ProtoReader.expect(wire, .lengthDelimited, field: "Identify.signedPeerRecord")
-                signedPeerRecord = Array(try reader.readBytes())
-            default:
-                try reader.skip(wire)
             }
         }
     }
