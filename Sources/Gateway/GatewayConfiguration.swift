@@ -2,7 +2,7 @@ import HTTPServer
 import Multiformats
 
 /// Where the gateway listens and the limits it enforces. Every limit has a
-/// documented default; formats/gateway.md, "Limits", lists them all.
+/// documented default; formats/gateway.md, section 7 ("Connections and limits"), lists them all.
 public struct GatewayConfiguration: Hashable, Sendable {
     /// Address to bind. Default "127.0.0.1".
     public var host: String

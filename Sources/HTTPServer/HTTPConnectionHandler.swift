@@ -144,7 +144,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     var wantsBytes: Bool {
         switch state.phase {
-        case .awaitingRequest: return true
+        case .awaitingRequest: return state.mayStartRequest
         case .closed: return false
         case .active:
             guard let exchange, parser.isInBody else { return false }
@@ -171,6 +171,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
         }
         rearmTimer()
         if writable, pumpNext != nil { runPump() }
+        if writable, state.phase == .awaitingRequest {
+            // Earlier responses drained: close for a pending shutdown, or take the next request.
+            if state.shouldCloseForShutdown {
+                close()
+            } else {
+                resumeReading()
+                processPending()
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -211,6 +220,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
         processing = true
         defer { processing = false }
         while state.phase != .closed {
+            if state.phase == .awaitingRequest, !state.mayStartRequest { return }
             if state.phase == .active {
                 guard let exchange, parser.isInBody else { return }
                 switch exchange.body {

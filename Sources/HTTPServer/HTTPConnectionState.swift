@@ -6,10 +6,14 @@ import NIOCore
 ///
 /// One request at a time: while a request is under way the handler reads the
 /// socket only for that request's body, so pipelined requests wait in the
-/// socket (their bytes already read wait in the handler's buffer).
+/// socket (their bytes already read wait in the handler's buffer). Between
+/// requests, a socket that is not writable (a client that pipelines and does
+/// not read its answers) holds the next request back too, so the responses
+/// waiting for the client stay bounded by the channel's write watermarks.
 ///
 /// Deadlines, by phase (formats/http.md, "Timeouts"):
 /// - waiting for a request, nothing buffered: `idleTimeout` after the last response (or the connect);
+/// - waiting for earlier responses to drain (socket unwritable between requests): `writeTimeout`;
 /// - a request head partly received: `requestHeadTimeout` after its first bytes (slowloris);
 /// - a request under way: `idleTimeout` after the last body bytes while its
 ///   handler waits for more; `writeTimeout` while the socket stays
@@ -71,7 +75,6 @@ public struct HTTPConnectionState: Sendable {
         precondition(phase == .awaitingRequest, "a request started while another was under way")
         phase = .active
         headStartedAt = nil
-        stalledSince = nil
         bodyWaitSince = nil
         requestsStarted += 1
     }
@@ -97,7 +100,6 @@ public struct HTTPConnectionState: Sendable {
     /// The exchange is over (response written, body read). True: read the next request; false: close.
     public mutating func exchangeFinished(keptAlive: Bool, now: NIODeadline) -> Bool {
         guard phase == .active else { return false }
-        stalledSince = nil
         bodyWaitSince = nil
         guard keptAlive && !closeRequested else {
             phase = .closed
@@ -111,15 +113,26 @@ public struct HTTPConnectionState: Sendable {
     public mutating func writabilityChanged(writable: Bool, now: NIODeadline) {
         if writable {
             stalledSince = nil
-        } else if phase == .active, stalledSince == nil {
+        } else if phase != .closed, stalledSince == nil {
             stalledSince = now
         }
+    }
+
+    /// Whether the next request may start: none is under way and the
+    /// responses already written are not stuck behind a client that does not read.
+    public var mayStartRequest: Bool {
+        phase == .awaitingRequest && stalledSince == nil
+    }
+
+    /// A shutdown is pending and nothing is under way or still draining: close now.
+    public var shouldCloseForShutdown: Bool {
+        closeRequested && phase == .awaitingRequest && headStartedAt == nil && stalledSince == nil
     }
 
     /// A graceful shutdown began. True: close now (nothing under way).
     public mutating func shutdownRequested() -> Bool {
         closeRequested = true
-        return phase == .awaitingRequest && headStartedAt == nil
+        return shouldCloseForShutdown
     }
 
     public mutating func closed() {
@@ -130,6 +143,7 @@ public struct HTTPConnectionState: Sendable {
     public var deadline: NIODeadline? {
         switch phase {
         case .awaitingRequest:
+            if let stalledSince { return stalledSince + limits.writeTimeout }
             if let headStartedAt { return headStartedAt + limits.requestHeadTimeout }
             return idleSince + limits.idleTimeout
         case .active:
@@ -149,7 +163,7 @@ public struct HTTPConnectionState: Sendable {
         switch phase {
         case .awaitingRequest:
             guard let deadline, now >= deadline else { return .none }
-            return headStartedAt == nil ? .close : .requestTimeout
+            return headStartedAt == nil || stalledSince != nil ? .close : .requestTimeout
         case .active:
             if let stalledSince, now >= stalledSince + limits.writeTimeout { return .close }
             if let bodyWaitSince, now >= bodyWaitSince + limits.idleTimeout { return .requestTimeout }

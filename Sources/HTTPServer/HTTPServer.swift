@@ -199,7 +199,9 @@ public final class HTTPServer: Sendable {
         }
         guard admitted else {
             services.metrics.refusedConnections.increment()
-            let refusal = ByteBuffer(string: "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            var refusal = ByteBuffer(string: "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n")
+            var tail = HTTPDateCache().tail(.close)
+            refusal.writeBuffer(&tail)
             channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
             return channel.eventLoop.makeSucceededVoidFuture()
         }

@@ -37,6 +37,21 @@ import Testing
         #expect(state.deadline == nil)
     }
 
+    @Test func responsesStuckBetweenRequests() {
+        var state = HTTPConnectionState(limits: Self.limits, now: Self.start)
+        state.requestStarted()
+        state.writabilityChanged(writable: false, now: Self.start + .seconds(1))
+        let open = state.exchangeFinished(keptAlive: true, now: Self.start + .seconds(2))
+        #expect(open && !state.mayStartRequest, "the next request waits for the last answer to drain")
+        #expect(state.deadline == Self.start + .seconds(31), "writeTimeout, not idleTimeout, while answers drain")
+        #expect(state.timeout(now: Self.start + .seconds(31)) == .close)
+        let closesAtOnce = state.shutdownRequested()
+        #expect(!closesAtOnce, "a shutdown lets written answers drain")
+        state.writabilityChanged(writable: true, now: Self.start + .seconds(3))
+        #expect(state.mayStartRequest && state.deadline == Self.start + .seconds(62))
+        #expect(state.shouldCloseForShutdown)
+    }
+
     @Test func keepAliveBudgetAndShutdown() {
         var state = HTTPConnectionState(limits: Self.limits, now: Self.start)
         for index in 1...3 {

@@ -142,6 +142,30 @@ import Testing
         #expect(harness.channel.isActive)
     }
 
+    /// A client that pipelines and does not read: while the socket is not
+    /// writable no further request starts, so unread responses stay bounded.
+    @Test func anUnwritableSocketHoldsPipelinedRequestsBack() async throws {
+        let harness = try await Self.harness()
+        let channel = harness.channel
+        func setWritable(_ writable: Bool) async throws {
+            channel.isWritable = writable
+            try await channel.testingEventLoop.executeInContext { channel.pipeline.fireChannelWritabilityChanged() }
+        }
+        try await harness.send("GET /hello?1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await harness.output().contains("hello /hello?1"), "a writable socket is answered at once")
+        try await setWritable(false)
+        let readsBefore = harness.reads.reads.load(ordering: .relaxed)
+        try await harness.send("GET /hello?2 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await harness.output() == "", "no request starts while earlier answers cannot drain")
+        try await channel.testingEventLoop.executeInContext { channel.pipeline.read() }
+        #expect(harness.reads.reads.load(ordering: .relaxed) == readsBefore, "and the socket is not read")
+        try await setWritable(true)
+        let text = try await harness.output(containing: "hello /hello?3")
+        let second = text.range(of: "hello /hello?2"), third = text.range(of: "hello /hello?3")
+        #expect(second != nil && third != nil && second!.lowerBound < third!.lowerBound, "\(text)")
+        #expect(channel.isActive)
+    }
+
     @Test func expectContinueIsAnsweredAtOnce() async throws {
         let harness = try await Self.harness()
         try await harness.send("POST /echo/x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")

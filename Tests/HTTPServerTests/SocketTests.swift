@@ -182,7 +182,9 @@ import TestSupport
         #expect(await idle.waitForClose(timeout: .seconds(10)))
         let held = try await [RawConnection.connect(port: port), RawConnection.connect(port: port), RawConnection.connect(port: port)]
         let refused = try await RawConnection.connect(port: port)
-        #expect(await refused.waitFor { _, closed in closed }.hasPrefix("HTTP/1.1 503"))
+        let refusal = await refused.waitFor { _, closed in closed }
+        #expect(refusal.hasPrefix("HTTP/1.1 503"))
+        #expect(refusal.contains("\r\nDate: ") && refusal.hasSuffix("Connection: close\r\n\r\n"), "\(refusal)")
         for connection in held { connection.close() }
         await server.shutdown()
     }
