@@ -18,10 +18,14 @@ final class WriteContext {
     let collectsAddedBlocks: Bool
     /// Blocks this transaction inserted (not those already present), when collected.
     var addedBlocks: [Block] = []
+    /// Drops the map pages this process has resident (formats/lmdb.md rule
+    /// 11); long walks inside the transaction call it every so often.
+    let dropResidentPages: () -> Void
 
-    init(databases: RepoDatabases, collectsAddedBlocks: Bool) {
+    init(databases: RepoDatabases, collectsAddedBlocks: Bool, dropResidentPages: @escaping () -> Void = {}) {
         self.databases = databases
         self.collectsAddedBlocks = collectsAddedBlocks
+        self.dropResidentPages = dropResidentPages
     }
 
     func reset() {
@@ -83,6 +87,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Bytes of requests one transaction takes at most (a single larger request
     /// still runs, alone). Bounds the dirty pages LMDB keeps in memory.
     static let groupByteBudget = 32 << 20
+
+    /// `TAU_LMDB_KEEP_MAPPED_PAGES=1` skips dropping the map's resident pages
+    /// after each commit (formats/lmdb.md rule 11): a diagnostic switch, so
+    /// `Benchmarks/scripts/lmdb-resident.sh` can measure what dropping them saves.
+    static let dropsResidentPages = getenv("TAU_LMDB_KEEP_MAPPED_PAGES").map { String(cString: $0) } != "1"
 
     private let storage: RepoStorage
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -220,7 +229,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func process(_ group: [WriteRequest]) {
         var pending = group
         let observing = observers.withLock { $0 }
-        let context = WriteContext(databases: storage.databases, collectsAddedBlocks: !observing.isEmpty)
+        let storage = storage
+        let context = WriteContext(databases: storage.databases, collectsAddedBlocks: !observing.isEmpty) {
+            guard Self.dropsResidentPages else { return }
+            try? storage.withEnvironment { environment in environment.unmapResidentPages() }
+        }
         while !pending.isEmpty {
             var sizeBefore = 0
             let outcome: Outcome
@@ -241,7 +254,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     for observer in observing { observer(added) }
                 }
                 finish(pending, with: .success(()))
-                try? storage.withEnvironment { environment in environment.unmapResidentPages() }
+                context.dropResidentPages()
                 return
             case .mapFull:
                 do {

@@ -80,7 +80,7 @@ public struct RepoTransaction: ~Copyable {
     /// transaction (`.dagIncomplete` names the first missing block).
     public func pin(_ pin: Pin) throws {
         try core.validate(pin)
-        try RepoCore.writePin(pin, in: transaction.pointee, databases: context.databases)
+        try RepoCore.writePin(pin, in: transaction.pointee, context: context)
     }
 
     /// The pin of `cid`, or `nil`.
