@@ -565,10 +565,12 @@ public final class Bitswap: Sendable {
     /// Tells the server that blocks were added locally: peers that wanted
     /// them (without asking for DONT_HAVE) are sent them.
     public func blocksAdded(_ added: [Block]) {
-        let any = state.withLock { state in
-            added.reduce(false) { $0 || state.server.blockAdded($1.cid, size: $1.bytes.count) }
+        let answered = state.withLock { state in
+            added.reduce(0) { $0 + state.server.blockAdded($1.cid, size: $1.bytes.count) }
         }
-        if any { wakeContinuation.yield() }
+        guard answered > 0 else { return }
+        metrics.wantsAnsweredOnAdd.increment(by: answered)
+        wakeContinuation.yield()
     }
 
     // MARK: Timer

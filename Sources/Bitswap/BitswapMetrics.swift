@@ -7,7 +7,9 @@ import Metrics
 /// `tau_bitswap_duplicate_blocks_total`, `tau_bitswap_blocks_sent_total`,
 /// `tau_bitswap_sent_bytes_total`, `tau_bitswap_messages_total{direction="in"|"out"}`,
 /// `tau_bitswap_misbehaving_peers_total`, `tau_bitswap_refused_streams_total`
-/// (streams reset for a bad message, a wantlist over the cap or the stream cap).
+/// (streams reset for a bad message, a wantlist over the cap or the stream cap),
+/// `tau_bitswap_wants_answered_on_add_total` (peers' waiting wants answered
+/// because the block was added locally, without the peer asking again).
 final class BitswapMetrics: Sendable {
     let blocksReceived: Counter
     let bytesReceived: Counter
@@ -18,6 +20,7 @@ final class BitswapMetrics: Sendable {
     let messagesOut: Counter
     let misbehavingPeers: Counter
     let refusedStreams: Counter
+    let wantsAnsweredOnAdd: Counter
 
     init(factory: any MetricsFactory) {
         func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
@@ -32,5 +35,6 @@ final class BitswapMetrics: Sendable {
         messagesOut = counter("tau_bitswap_messages_total", [("direction", "out")])
         misbehavingPeers = counter("tau_bitswap_misbehaving_peers_total")
         refusedStreams = counter("tau_bitswap_refused_streams_total")
+        wantsAnsweredOnAdd = counter("tau_bitswap_wants_answered_on_add_total")
     }
 }

@@ -75,6 +75,8 @@ public struct ServerEngine<Peer: Hashable & Sendable>: Sendable {
         /// Queued with this task, or waiting for the block (no task).
         var task: ServerTask?
         var sequence: UInt64
+        /// Answered DONT_HAVE and kept waiting (rule S4): the first to go when the wantlist is full.
+        var answeredDontHave = false
     }
 
     struct QueueKey: Comparable {
@@ -94,6 +96,19 @@ public struct ServerEngine<Peer: Hashable & Sendable>: Sendable {
         var queue: [QueueKey] = []
         var outstanding = 0
         var queuedBlockBytes = 0
+
+        /// Makes room for a new want by forgetting the oldest want kept after a
+        /// DONT_HAVE (the peer was told; it only loses the push on add).
+        /// False when there is none: the wantlist is full of live wants.
+        mutating func evictOldestAnsweredDontHave() -> Bool {
+            var oldest: (cid: CID, sequence: UInt64)?
+            for (cid, want) in wants where want.answeredDontHave && want.task == nil {
+                if oldest == nil || want.sequence < oldest!.sequence { oldest = (cid, want.sequence) }
+            }
+            guard let oldest else { return false }
+            wants[oldest.cid] = nil
+            return true
+        }
 
         mutating func unqueue(_ cid: CID) {
             guard let want = wants[cid], let task = want.task else { return }
@@ -153,7 +168,8 @@ public struct ServerEngine<Peer: Hashable & Sendable>: Sendable {
             // A want-have does not downgrade a pending want-block.
             if let existing = ledger.wants[cid], existing.wantType == .block, entry.wantType == .have { continue }
             ledger.unqueue(cid)
-            if ledger.wants[cid] == nil && ledger.wants.count >= configuration.maxWantlistEntries {
+            if ledger.wants[cid] == nil && ledger.wants.count >= configuration.maxWantlistEntries,
+               !ledger.evictOldestAnsweredDontHave() {
                 dropPeer(peer)
                 throw BitswapError(.limitExceeded,
                                    "wantlist of more than \(configuration.maxWantlistEntries) entries")
@@ -176,22 +192,22 @@ public struct ServerEngine<Peer: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// A block became available locally: peers waiting for it (wants without
-    /// sendDontHave that found nothing) get a task. Returns whether any did.
+    /// A block became available locally: peers waiting for it (wants that
+    /// found nothing: without sendDontHave, or answered DONT_HAVE) get a task. Returns how many peers did.
     @discardableResult
-    public mutating func blockAdded(_ cid: CID, size: Int) -> Bool {
-        var any = false
+    public mutating func blockAdded(_ cid: CID, size: Int) -> Int {
+        var answered = 0
         for peer in Array(ledgers.keys) {
             guard var ledger = ledgers[peer], let want = ledger.wants[cid], want.task == nil else { continue }
             let entry = BitswapMessage.Entry(cid: cid, priority: want.priority, wantType: want.wantType,
                                              sendDontHave: want.sendDontHave)
             if let task = Self.task(for: entry, size: size, smallBlock: configuration.smallBlockThreshold) {
                 ledger.enqueue(cid, task)
-                any = true
+                answered += 1
             }
             store(ledger, for: peer)
         }
-        return any
+        return answered
     }
 
     /// The next batch, from the next peer in round-robin order that has
@@ -214,7 +230,15 @@ public struct ServerEngine<Peer: Hashable & Sendable>: Sendable {
                     ledger.queuedBlockBytes -= size
                 }
                 ledger.queue.removeFirst()
-                ledger.wants[key.cid] = nil
+                if case .dontHave = task {
+                    // The want stays, waiting: the peer may still want the
+                    // block when it is added here (rule S4; go-bitswap keeps
+                    // it too). Blocks and HAVEs end the want.
+                    ledger.wants[key.cid]?.task = nil
+                    ledger.wants[key.cid]?.answeredDontHave = true
+                } else {
+                    ledger.wants[key.cid] = nil
+                }
                 tasks.append(task)
                 cost += task.cost
                 if blockBytes >= configuration.maxBatchBytes { break }

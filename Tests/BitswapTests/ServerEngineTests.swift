@@ -39,18 +39,47 @@ struct ServerEngineTests {
         ])
         let r1 = engine.nextBatch()
         #expect(r1 == nil)
-        #expect(engine.wantCount("a") == 2, "the two waiting wants stay in the ledger")
+        #expect(engine.wantCount("a") == 4, "the two waiting wants and the two answered DONT_HAVE stay in the ledger")
         // The missing block arrives: the waiting want-block is served; the want-have gets HAVE.
         let r2 = engine.blockAdded(Self.cid(2), size: 10)
-        #expect(r2)
+        #expect(r2 == 1)
         let r3 = engine.blockAdded(Self.cid(6), size: 4096)
-        #expect(r3)
+        #expect(r3 == 1)
         let r4 = engine.nextBatch()
         #expect(Set(try #require(r4).tasks) == [
             .block(Self.cid(2), size: 10, sendDontHave: false), .have(Self.cid(6)),
         ])
         let r3b = engine.blockAdded(Self.cid(7), size: 10)
-        #expect(!r3b)
+        #expect(r3b == 0)
+        // Wants answered DONT_HAVE still wait: added later, the block goes out unasked.
+        #expect(engine.wantCount("a") == 2)
+        let r5 = engine.blockAdded(Self.cid(1), size: 3000)
+        let r6 = engine.blockAdded(Self.cid(5), size: 3000)
+        #expect(r5 == 1 && r6 == 1)
+        let r7 = engine.nextBatch()
+        #expect(Set(try #require(r7).tasks) == [.block(Self.cid(1), size: 3000, sendDontHave: true), .have(Self.cid(5))])
+        #expect(engine.wantCount("a") == 0, "a block or a HAVE ends the want")
+    }
+
+    @Test func wantsAnsweredDontHaveMakeRoomBeforeAPeerIsDropped() throws {
+        var engine = Engine(configuration: .init(maxWantlistEntries: 4))
+        let dontHaves = (0..<3).map { BitswapMessage.Entry(cid: Self.cid($0), wantType: .have, sendDontHave: true) }
+        try engine.receive(dontHaves, from: "a", sizes: [:])
+        let r1 = engine.nextBatch()
+        #expect(r1?.tasks.count == 3)
+        try engine.receive(Self.wantBlocks(10..<11), from: "a", sizes: [:])
+        #expect(engine.wantCount("a") == 4)
+        // Two more live wants evict the two oldest DONT_HAVE'd ones.
+        try engine.receive(Self.wantBlocks(11..<13), from: "a", sizes: [:])
+        #expect(engine.wantCount("a") == 4)
+        let r2 = engine.blockAdded(Self.cid(0), size: 10), r3 = engine.blockAdded(Self.cid(2), size: 10)
+        #expect(r2 == 0 && r3 == 1, "the oldest went first")
+        _ = engine.nextBatch()
+        try engine.receive(Self.wantBlocks(13..<14), from: "a", sizes: [:])
+        // Full of live wants: the next one drops the peer, as before.
+        #expect(throws: BitswapError.limitExceeded) {
+            try engine.receive(Self.wantBlocks(14..<15), from: "a", sizes: [:])
+        }
     }
 
     @Test func higherPriorityFirstThenArrivalOrder() throws {

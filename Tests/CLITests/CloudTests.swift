@@ -20,6 +20,7 @@ struct CloudTests {
     struct Node {
         let repo: String
         let gateway: String
+        let admin: String
         let pid: Int32
     }
 
@@ -34,7 +35,8 @@ struct CloudTests {
         try #require(up.status == 0, "\(up.err)")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dream.json"))) as! [String: Any]
         let nodes = (state["nodes"] as! [[String: Any]]).map {
-            Node(repo: $0["repo"] as! String, gateway: $0["gateway"] as! String, pid: ($0["pid"] as! NSNumber).int32Value)
+            Node(repo: $0["repo"] as! String, gateway: $0["gateway"] as! String,
+                 admin: $0["admin"] as! String, pid: ($0["pid"] as! NSNumber).int32Value)
         }
         try #require(nodes.count == 3)
         try await waitForPeers(repo: nodes[2].repo, count: 2)
@@ -47,12 +49,34 @@ struct CloudTests {
         #expect(status == 200)
         #expect(sha256Hex(body) == sha256Hex(first), "\(body.count) of \(first.count) bytes")
 
-        // 2. Added on node 2, read with `tau cat` on node 3 (forwarded into the node).
+        // 2. `tau cat` on node 3 (forwarded into the node) waits for content
+        //    no node has yet; added on node 2, it is pushed to node 3 at once:
+        //    node 2 kept node 3's want after answering DONT_HAVE
+        //    (formats/bitswap.md S4), so nobody waits for a rebroadcast.
         let second = Data(generator.bytes(3 << 20 + 12345))
-        let secondCID = try add(second, on: nodes[1])
-        let cat = try tau(["cat", "--repo", nodes[2].repo, secondCID])
-        #expect(cat.status == 0, "\(cat.err)")
-        #expect(sha256Hex(cat.out) == sha256Hex(second))
+        let secondCID = try onlyHash(second)
+        let messagesBefore = try await Self.metric(nodes[1].admin, "tau_bitswap_messages_total{direction=\"in\"}")
+        let waiting = try startProcess(["cat", "--repo", nodes[2].repo, secondCID])
+        defer { if waiting.process.isRunning { waiting.process.terminate() } }
+        // Node 3's want has reached node 2 (node 1 has no wants to send it).
+        for _ in 0..<300 {
+            if try await Self.metric(nodes[1].admin, "tau_bitswap_messages_total{direction=\"in\"}") > messagesBefore { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(waiting.process.isRunning, "tau cat waits for the content")
+        #expect(try add(second, on: nodes[1]) == secondCID)
+        let added = ContinuousClock.now
+        let catOut = try await onOwnThread { () -> Data in
+            let out = waiting.output.fileHandleForReading.readDataToEndOfFile()
+            waiting.process.waitUntilExit()
+            return out
+        }
+        let wait = ContinuousClock.now - added
+        #expect(waiting.process.terminationStatus == 0)
+        #expect(sha256Hex(catOut) == sha256Hex(second), "\(catOut.count) of \(second.count) bytes")
+        let pushed = try await Self.metric(nodes[1].admin, "tau_bitswap_wants_answered_on_add_total")
+        #expect(pushed >= 1, "node 2 sent the block node 3 was waiting for when it was added")
+        print("tau cat on node 3 finished \(wait) after tau add on node 2 returned")
 
         // 3. Two providers (nodes 1 and 2); node 3's gateway streams to a slow
         //    reader, and node 1 is killed after the first 8 MiB arrive.
@@ -69,6 +93,35 @@ struct CloudTests {
         #expect(killedStatus == 200)
         #expect(killedBody.count == third.count)
         #expect(sha256Hex(killedBody) == sha256Hex(third))
+    }
+
+    /// `tau add -Q --only-hash`: the CID the bytes will have.
+    func onlyHash(_ bytes: Data) throws -> String {
+        let result = try tau(["add", "-Q", "--only-hash"], stdin: bytes)
+        try #require(result.status == 0, "\(result.err)")
+        return String(decoding: result.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A `tau` process left running, its standard output on a pipe.
+    func startProcess(_ arguments: [String]) throws -> (process: Process, output: Pipe) {
+        let process = Process()
+        process.executableURL = tau
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, output)
+    }
+
+    /// A counter or gauge from a node's admin `/metrics` (0 when absent).
+    static func metric(_ admin: String, _ name: String) async throws -> Double {
+        let (status, body) = try await onOwnThread { try Self.httpGet(admin, "/metrics") }
+        guard status == 200 else { throw CLITestError("GET /metrics: \(status)") }
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        return 0
     }
 
     /// The process has exited (a zombie not yet reaped by its new parent counts).
