@@ -4,14 +4,14 @@ import NIOCore
 // its failures (formats/http.md, "Request bodies: streaming and backpressure").
 extension HTTPConnectionHandler {
     func bodyArrived(_ bytes: ByteBuffer) {
-        guard var current = exchange else { return }
-        current.bodyReceived += bytes.readableBytes
-        exchange = current
-        guard current.bodyReceived <= current.maxBodyBytes else {
-            failBody(.contentTooLarge, HTTPServerError(.bodyTooLarge, "more than \(current.maxBodyBytes) bytes"))
+        // In place, not copied out and back (see `writeHead`).
+        guard exchange != nil else { return }
+        exchange!.bodyReceived += bytes.readableBytes
+        guard exchange!.bodyReceived <= exchange!.maxBodyBytes else {
+            failBody(.contentTooLarge, HTTPServerError(.bodyTooLarge, "more than \(exchange!.maxBodyBytes) bytes"))
             return
         }
-        guard case .streaming(let source, _) = current.body else {
+        guard case .streaming(let source, _) = exchange!.body else {
             state.bodyWanted(now: .now())
             rearmTimer()
             return
@@ -30,12 +30,11 @@ extension HTTPConnectionHandler {
     }
 
     func bodyEnded() {
-        guard var current = exchange else { return }
-        if case .streaming(let source, _) = current.body { source.finish() }
-        current.body = .none
-        exchange = current
+        guard exchange != nil else { return }
+        if case .streaming(let source, _) = exchange!.body { source.finish() }
+        exchange!.body = .none
         state.bodyNotWanted()
-        if current.response == .finished { exchangeFinished() }
+        if exchange!.response == .finished { exchangeFinished() }
     }
 
     /// The body cannot go on (too large, broken framing, timed out): the

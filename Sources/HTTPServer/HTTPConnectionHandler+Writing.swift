@@ -32,12 +32,14 @@ extension HTTPConnectionHandler {
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
+    // The exchange is changed in place (`exchange!.…`), not copied out and
+    // back: a copy retains and releases every reference in the request head,
+    // which was a tenth of the CPU time per small response.
     func writeHead(_ head: ByteBuffer, status: HTTPStatus, framing: Framing) {
-        guard var current = exchange else { return }
-        current.status = status.code
-        current.response = .started(framing)
-        let tail = dates.tail(persistence(&current))
-        exchange = current
+        guard exchange != nil else { return }
+        exchange!.status = status.code
+        exchange!.response = .started(framing)
+        let tail = dates.tail(persistence(&exchange!))
         writeOut(head)
         writeOut(tail)
     }
@@ -159,22 +161,21 @@ extension HTTPConnectionHandler {
     /// The response is fully handed to the channel: record it; the exchange
     /// is over once the body is read too.
     func responseFinished() {
-        guard var current = exchange else { return }
-        current.response = .finished
-        current.task = nil
+        guard exchange != nil else { return }
+        exchange!.response = .finished
+        exchange!.task = nil
         pumpNext = nil
-        exchange = current
-        record(current)
+        record(status: exchange!.status, bytes: exchange!.bytesSent, started: exchange!.started)
         guard parser.isInBody else {
             exchangeFinished()
             return
         }
-        if !current.keepAlive {
+        if !exchange!.keepAlive {
             close()
             return
         }
         // The handler is done but the body is not: read the rest and drop it.
-        if case .streaming(let source, _) = current.body { source.finish(HTTPServerError.responseEnded) }
+        if case .streaming(let source, _) = exchange!.body { source.finish(HTTPServerError.responseEnded) }
         exchange!.body = .discarding
         state.bodyWanted(now: .now())
         rearmTimer()
@@ -184,9 +185,9 @@ extension HTTPConnectionHandler {
 
     /// Response written and body read: read the next request or close.
     func exchangeFinished() {
-        guard let current = exchange, let context else { return }
+        guard let keptAlive = exchange?.keepAlive, let context else { return }
         exchange = nil
-        if state.exchangeFinished(keptAlive: current.keepAlive, now: .now()) {
+        if state.exchangeFinished(keptAlive: keptAlive, now: .now()) {
             if inReadLoop { flushNeeded = true } else { context.flush() }
             rearmTimer()
             resumeReading()
@@ -200,16 +201,16 @@ extension HTTPConnectionHandler {
     /// throws, its task is cancelled.
     func dropExchange(_ error: HTTPServerError) {
         guard let current = exchange else { return }
-        if case .started = current.response { record(current) }
+        if case .started = current.response { record(status: current.status, bytes: current.bytesSent, started: current.started) }
         if case .streaming(let source, _) = current.body { source.finish(error) }
         current.task?.cancel()
         exchange = nil
         pumpNext = nil
     }
 
-    func record(_ exchange: Exchange) {
-        let elapsed = NIODeadline.now() - exchange.started
-        services.metrics.recordResponse(status: exchange.status, bytes: exchange.bytesSent, nanoseconds: elapsed.nanoseconds)
+    func record(status: UInt, bytes: Int, started: NIODeadline) {
+        let elapsed = NIODeadline.now() - started
+        services.metrics.recordResponse(status: status, bytes: bytes, nanoseconds: elapsed.nanoseconds)
     }
 
     /// Closes once everything written so far has gone out.

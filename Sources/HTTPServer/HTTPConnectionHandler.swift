@@ -300,10 +300,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
         // RFC 9110 §10.1.1: the client waits for this before it sends the
         // body, unless the handler has answered already.
-        if var current = exchange, current.id == id, current.head.expectsContinue, !current.continueSent,
-           current.response == .notStarted, case .streaming = current.body {
-            current.continueSent = true
-            exchange = current
+        if exchange?.id == id, exchange!.head.expectsContinue, !exchange!.continueSent,
+           exchange!.response == .notStarted, case .streaming = exchange!.body {
+            exchange!.continueSent = true
             context.write(wrapOutboundOut(Self.continueResponse), promise: nil)
             if inReadLoop { flushNeeded = true } else { context.flush() }
         }
