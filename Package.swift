@@ -73,6 +73,7 @@ let package = Package(
         .target(name: "Bitswap", dependencies: [
             "Multiformats", "Protobuf", "Blocks", "P2P", "UnixFS",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
@@ -143,6 +144,7 @@ let package = Package(
         .testTarget(name: "BitswapTests", dependencies: [
             "Bitswap", "P2P", "Blocks", "Multiformats", "UnixFS", "ContentCache", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ], exclude: ["Peers"]),
         .testTarget(name: "GatewayTests", dependencies: [

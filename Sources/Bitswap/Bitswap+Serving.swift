@@ -115,10 +115,7 @@ extension Bitswap {
             }
         }
         if !message.wantlist.isEmpty || message.full {
-            var sizes: [CID: Int] = [:]
-            for entry in message.wantlist where !entry.cancel && sizes[entry.cid] == nil {
-                if let bytes = try? await blocks.get(entry.cid) { sizes[entry.cid] = bytes.count }
-            }
+            let sizes = await localSizes(message.wantlist.compactMap { $0.cancel ? nil : $0.cid })
             try state.withLock { state throws(BitswapError) in
                 try state.server.receive(message.wantlist, full: message.full, from: peer, sizes: sizes)
             }
@@ -145,10 +142,14 @@ extension Bitswap {
     /// the lookup becomes DONT_HAVE when asked for), presences.
     func message(for batch: ServerEngine<PeerID>.Batch) async -> BitswapMessage {
         var message = BitswapMessage(pendingBytes: Int32(clamping: batch.pendingBytes))
+        let found = await localBlocks(batch.tasks.compactMap {
+            if case .block(let cid, _, _) = $0 { return cid }
+            return nil
+        })
         for task in batch.tasks {
             switch task {
             case .block(let cid, _, let sendDontHave):
-                if let bytes = try? await blocks.get(cid) {
+                if let bytes = found[cid] {
                     message.blocks.append(Block(cid: cid, bytes: bytes))
                 } else if sendDontHave {
                     message.presences.append(.init(cid: cid, type: .dontHave))

@@ -9,6 +9,7 @@ import Logging
 import Metrics
 import Multiformats
 import NIOCore
+import NIOPosix
 import P2P
 import Synchronization
 import UnixFS
@@ -109,6 +110,10 @@ public final class Bitswap: Sendable {
     public let host: P2PHost
     /// Where the server reads blocks from.
     public let blocks: any BlockSource
+    /// `blocks` when its reads block a thread: those run on `readPool`.
+    let blockingBlocks: (any BlockingBlockSource)?
+    /// Where blocking reads of local blocks run (default: NIO's shared pool).
+    public let readPool: NIOThreadPool
     public let configuration: Configuration
     let logger: Logger
     let metrics: BitswapMetrics
@@ -118,13 +123,19 @@ public final class Bitswap: Sendable {
 
     /// - Parameters:
     ///   - host: the libp2p host whose streams carry Bitswap.
-    ///   - blocks: what the server may send (local blocks only).
+    ///   - blocks: what the server may send (local blocks only). When it is a
+    ///     `BlockingBlockSource` (the repo's LMDB store), each batch's reads
+    ///     run on `readPool`, off the cooperative pool.
+    ///   - readPool: the threads for those reads (default `NIOThreadPool.singleton`).
     ///   - configuration: limits and timings.
     ///   - metricsFactory: where the counters go (`BitswapMetrics.swift`; default: the global factory).
-    public init(host: P2PHost, blocks: any BlockSource, configuration: Configuration = Configuration(),
+    public init(host: P2PHost, blocks: any BlockSource, readPool: NIOThreadPool = .singleton,
+                configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "tau.bitswap"), metricsFactory: (any MetricsFactory)? = nil) {
         self.host = host
         self.blocks = blocks
+        blockingBlocks = blocks as? any BlockingBlockSource
+        self.readPool = readPool
         self.configuration = configuration
         self.logger = logger
         metrics = BitswapMetrics(factory: metricsFactory ?? MetricsSystem.factory)

@@ -19,6 +19,19 @@ public protocol VerifiedBlockSource: BlockSource {
     func verifiedBlock(_ cid: CID) async throws -> Block?
 }
 
+/// A source whose reads block the calling thread (a disk read, a page fault
+/// in a memory map). Code on the cooperative pool or an event loop hands
+/// these calls to a thread pool of its own instead of awaiting `get`
+/// (Bitswap's server does, for each batch it answers).
+public protocol BlockingBlockSource: BlockSource {
+    /// The bytes of each of `cids` this source has (absent ones are left
+    /// out), read together; blocks the calling thread.
+    func blockingBlocks(_ cids: [CID]) throws -> [CID: [UInt8]]
+    /// The length of each of `cids`' blocks this source has, without
+    /// copying their bytes; blocks the calling thread.
+    func blockingSizes(_ cids: [CID]) throws -> [CID: Int]
+}
+
 /// Something blocks can be written to.
 public protocol BlockSink: Sendable {
     /// Stores `blocks`. When this returns, they are as durable as the sink promises

@@ -22,13 +22,20 @@ import Synchronization
 ///    cannot be written stays cached only (counted in
 ///    `tau_blockservice_store_failures_total`): it came from the network and
 ///    can be fetched again, so nothing is lost.
+/// 5. Fetched bytes not yet written are bounded by `unwrittenByteLimit`: a
+///    `get` whose block takes them over the limit returns only once the
+///    writer has brought them back under it, so a reader faster than the
+///    store is held back (and with it the wants it would send) instead of
+///    filling memory. Each such wait is counted in
+///    `tau_blockservice_store_waits_total`.
 ///
 /// `has` answers from the cache and the local store only: asking whether a
 /// block is here never starts a network fetch.
 ///
 /// Metrics: `tau_blockservice_reads_total{source="cache"|"local"|"network"|"missing"}`
 /// `tau_blockservice_refused_total` (network blocks that failed verification) and
-/// `tau_blockservice_store_failures_total` (fetched blocks the store did not take).
+/// `tau_blockservice_store_failures_total` (fetched blocks the store did not take),
+/// `tau_blockservice_store_waits_total` (reads held back by the unwritten-bytes limit).
 public final class BlockService: BlockSource {
     /// What happens to a verified block fetched from the network.
     public enum FetchedBlocks: Hashable, Sendable {
@@ -42,6 +49,9 @@ public final class BlockService: BlockSource {
     public let local: any BlockStore
     public let network: (any BlockSource)?
     public let fetchedBlocks: FetchedBlocks
+    /// Bytes of fetched blocks that may wait for the store before readers
+    /// are held back: 64 MiB by default (eight write batches).
+    public let unwrittenByteLimit: Int
     private let metrics: BlockServiceMetrics
     private let pending = Mutex(PendingWrites())
 
@@ -49,19 +59,44 @@ public final class BlockService: BlockSource {
     private struct PendingWrites: ~Copyable {
         var blocks: [CID: Block] = [:]
         var order: [CID] = []
+        var bytes = 0
         var writing = false
         var idle: [CheckedContinuation<Void, Never>] = []
+        /// Readers waiting for `bytes` to fall to the limit.
+        var waitingForRoom: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Fetched blocks waiting for the local store, and readers held back.
+    public struct UnwrittenBlocks: Hashable, Sendable {
+        public var blocks: Int
+        public var bytes: Int
+        public var waitingReaders: Int
+
+        public init(blocks: Int, bytes: Int, waitingReaders: Int) {
+            self.blocks = blocks
+            self.bytes = bytes
+            self.waitingReaders = waitingReaders
+        }
+    }
+
+    /// What waits for the store now.
+    public var unwritten: UnwrittenBlocks {
+        pending.withLock {
+            UnwrittenBlocks(blocks: $0.blocks.count, bytes: $0.bytes, waitingReaders: $0.waitingForRoom.count)
+        }
     }
 
     /// Bytes of fetched blocks written to the store in one batch: 8 MiB.
     static let writeBatchBytes = 8 << 20
 
     public init(cache: ContentCache, local: any BlockStore, network: (any BlockSource)? = nil,
-                fetchedBlocks: FetchedBlocks = .store, metricsFactory: (any MetricsFactory)? = nil) {
+                fetchedBlocks: FetchedBlocks = .store, unwrittenByteLimit: Int = 64 << 20,
+                metricsFactory: (any MetricsFactory)? = nil) {
         self.cache = cache
         self.local = local
         self.network = network
         self.fetchedBlocks = fetchedBlocks
+        self.unwrittenByteLimit = max(1, unwrittenByteLimit)
         metrics = BlockServiceMetrics(factory: metricsFactory ?? MetricsSystem.factory)
     }
 
@@ -106,7 +141,7 @@ public final class BlockService: BlockSource {
         }
         metrics.network.increment()
         cache.insertBlock(block.bytes, for: cid)
-        if fetchedBlocks == .store { storeBehind(block) }
+        if fetchedBlocks == .store { await storeBehind(block) }
         return block.bytes
     }
 
@@ -131,16 +166,31 @@ extension BlockService {
         }
     }
 
-    /// Queues a fetched block for the store; starts the writer if none runs.
-    private func storeBehind(_ block: Block) {
-        let start = pending.withLock { state -> Bool in
-            guard state.blocks.updateValue(block, forKey: block.cid) == nil else { return false }
+    /// Queues a fetched block for the store and starts the writer if none
+    /// runs; returns once the unwritten bytes are within the limit.
+    private func storeBehind(_ block: Block) async {
+        let (start, over) = pending.withLock { state -> (Bool, Bool) in
+            guard state.blocks.updateValue(block, forKey: block.cid) == nil else { return (false, false) }
             state.order.append(block.cid)
-            guard !state.writing else { return false }
+            state.bytes += block.bytes.count
+            let over = state.bytes > unwrittenByteLimit
+            guard !state.writing else { return (false, over) }
             state.writing = true
-            return true
+            return (true, over)
         }
         if start { Task { await self.writePending() } }
+        guard over else { return }
+        metrics.storeWaits.increment()
+        // Not cancellable on purpose: the writer always makes progress (a
+        // failed put still releases its bytes), so the wait is bounded.
+        await withCheckedContinuation { continuation in
+            let room = pending.withLock { state -> Bool in
+                guard state.bytes > unwrittenByteLimit else { return true }
+                state.waitingForRoom.append(continuation)
+                return false
+            }
+            if room { continuation.resume() }
+        }
     }
 
     /// Writes pending blocks in batches until none are left.
@@ -176,9 +226,15 @@ extension BlockService {
             } catch {
                 metrics.storeFailures.increment()
             }
-            pending.withLock { state in
-                for block in batch { state.blocks[block.cid] = nil }
+            let roomMade = pending.withLock { state -> [CheckedContinuation<Void, Never>] in
+                for block in batch where state.blocks.removeValue(forKey: block.cid) != nil {
+                    state.bytes -= block.bytes.count
+                }
+                guard state.bytes <= unwrittenByteLimit else { return [] }
+                defer { state.waitingForRoom = [] }
+                return state.waitingForRoom
             }
+            for reader in roomMade { reader.resume() }
         }
     }
 }
@@ -190,6 +246,7 @@ private final class BlockServiceMetrics: Sendable {
     let missing: Counter
     let refused: Counter
     let storeFailures: Counter
+    let storeWaits: Counter
 
     init(factory: any MetricsFactory) {
         func reads(_ source: String) -> Counter {
@@ -201,5 +258,6 @@ private final class BlockServiceMetrics: Sendable {
         missing = reads("missing")
         refused = Counter(label: "tau_blockservice_refused_total", factory: factory)
         storeFailures = Counter(label: "tau_blockservice_store_failures_total", factory: factory)
+        storeWaits = Counter(label: "tau_blockservice_store_waits_total", factory: factory)
     }
 }

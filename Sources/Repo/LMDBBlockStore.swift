@@ -9,10 +9,11 @@ import Multiformats
 /// - Identity CIDs are never stored; reads answer them from the CID.
 /// - `put` returns once its blocks are committed and synced; concurrent puts
 ///   share commits (group commit, see `GroupCommitWriter`).
-/// - Reads are short read-only transactions on the calling thread.
+/// - Reads are short read-only transactions on the calling thread; the
+///   `BlockingBlockSource` calls read many blocks in one.
 /// - Blocks written outside an add session are not protected from a
 ///   concurrent garbage collection until pinned (see `Repo.withAddSession`).
-public final class LMDBBlockStore: BlockStore {
+public final class LMDBBlockStore: BlockStore, BlockingBlockSource {
     let core: RepoCore
 
     init(core: RepoCore) { self.core = core }
@@ -60,6 +61,62 @@ public final class LMDBBlockStore: BlockStore {
                 try transaction.value(forKey: key, in: blocks) { _ in true } ?? false
             }
         }
+    }
+
+    /// `BlockingBlockSource`: the blocks of `cids` this store has, read in
+    /// one transaction on the calling thread.
+    /// - Throws: `RepoError.corruptBlock` if a stored record is unreadable.
+    public func blockingBlocks(_ cids: [CID]) throws -> [CID: [UInt8]] {
+        let blocks = core.storage.databases.blocks
+        var found: [CID: [UInt8]] = [:]
+        found.reserveCapacity(cids.count)
+        try core.storage.read { transaction in
+            for cid in cids where found[cid] == nil {
+                if cid.isIdentity {
+                    found[cid] = Array(cid.digest)
+                    continue
+                }
+                let bytes = try cid.multihashBytes.withUnsafeBytes { key in
+                    try transaction.value(forKey: key, in: blocks) { record in
+                        do {
+                            return try BlockRecord.withBlockBytes(in: record) { Array($0) }
+                        } catch let problem as BlockRecord.Problem {
+                            throw RepoError(.corruptBlock, problem.description, cid: cid)
+                        }
+                    }
+                }
+                if let bytes { found[cid] = bytes }
+            }
+        }
+        return found
+    }
+
+    /// `BlockingBlockSource`: block lengths from the records' headers (no
+    /// decompression, no copy), in one transaction on the calling thread.
+    /// - Throws: `RepoError.corruptBlock` if a record's header is unreadable.
+    public func blockingSizes(_ cids: [CID]) throws -> [CID: Int] {
+        let blocks = core.storage.databases.blocks
+        var sizes: [CID: Int] = [:]
+        sizes.reserveCapacity(cids.count)
+        try core.storage.read { transaction in
+            for cid in cids where sizes[cid] == nil {
+                if cid.isIdentity {
+                    sizes[cid] = cid.digest.count
+                    continue
+                }
+                let size = try cid.multihashBytes.withUnsafeBytes { key in
+                    try transaction.value(forKey: key, in: blocks) { record in
+                        do {
+                            return try BlockRecord.header(of: record).blockLength
+                        } catch {
+                            throw RepoError(.corruptBlock, "\(error)", cid: cid)
+                        }
+                    }
+                }
+                if let size { sizes[cid] = size }
+            }
+        }
+        return sizes
     }
 
     /// How a block is stored.

@@ -81,6 +81,34 @@ final class CountingSource: BlockStore {
         #expect(local.putCalls < blocks.count, "written in batches (\(local.putCalls) puts)")
     }
 
+    /// A reader faster than the store is held back once the fetched bytes
+    /// waiting for it pass the limit, and goes on when the store catches up.
+    @Test func unwrittenBytesAreBoundedAndHoldTheReaderBack() async throws {
+        let blocks = (0..<10).map { makeBlock(2000 + $0) }  // 1 KiB each
+        let local = GatedStore()
+        let network = try await CountingSource(blocks)
+        let service = BlockService(cache: ContentCache(byteBudget: 1), local: local, network: network,
+                                   unwrittenByteLimit: 3 * 1024)
+        let reader = Task {
+            var read = 0
+            for block in blocks {
+                guard try await service.get(block.cid) == block.bytes else { break }
+                read += 1
+            }
+            return read
+        }
+        // The fourth block takes the unwritten bytes over 3 KiB: that read waits.
+        try await waitUntil { service.unwritten.waitingReaders == 1 }
+        let held = service.unwritten
+        #expect(held.blocks == 4 && held.bytes == 4 * 1024)
+        #expect(network.gets == 4, "nothing more is fetched while the reader waits")
+        local.open()
+        #expect(try await reader.value == blocks.count)
+        await service.flush()
+        #expect(service.unwritten == .init(blocks: 0, bytes: 0, waitingReaders: 0))
+        for block in blocks { #expect(try await local.store.has(block.cid)) }
+    }
+
     /// A source that verifies blocks itself (Bitswap) is asked for the
     /// verified block, which the service takes without hashing it again.
     @Test func verifiedSourcesAreTrusted() async throws {
@@ -192,4 +220,16 @@ final class VerifyingSource: VerifiedBlockSource {
     }
 
     func has(_ cid: CID) async throws -> Bool { cid == block.cid }
+}
+
+/// Polls `condition` every millisecond until it holds; fails after `timeout`.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within \(timeout)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(1))
+    }
 }

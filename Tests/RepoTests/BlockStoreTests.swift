@@ -37,6 +37,32 @@ import Testing
         }
     }
 
+    /// The blocking batch reads (Bitswap's server uses them off the
+    /// cooperative pool) answer what `get` answers, sizes from the record
+    /// headers even for compressed blocks, and leave absent blocks out.
+    @Test func blockingBatchReadsMatchGet() async throws {
+        try await withTemporaryDirectory { path in
+            let repo = try Repo(path: path, configuration: .init(compressBlocks: true))
+            let compressible = Block(hashing: Array(String(repeating: "abc", count: 3000).utf8), codec: .raw)
+            let blocks = randomBlocks(5, size: 777, seed: 4) + [compressible]
+            try await repo.blocks.put(blocks)
+            #expect(try repo.blocks.storedForm(of: compressible.cid)?.isCompressed == true)
+            let absent = randomBlocks(1, size: 10, seed: 98)[0]
+            let identity = CID.v1(.raw, Multihash(code: HashFunction.identity.rawValue, digest: [1, 2, 3]))
+            let asked = blocks.map(\.cid) + [absent.cid, identity]
+            let read = try repo.blocks.blockingBlocks(asked)
+            #expect(read.count == blocks.count + 1)
+            for block in blocks { #expect(read[block.cid] == block.bytes) }
+            #expect(read[absent.cid] == nil)
+            #expect(read[identity] == [1, 2, 3])
+            let sizes = try repo.blocks.blockingSizes(asked)
+            #expect(sizes.count == blocks.count + 1)
+            for block in blocks { #expect(sizes[block.cid] == block.bytes.count) }
+            #expect(sizes[compressible.cid] == 9000)
+            await repo.close()
+        }
+    }
+
     /// CIDv0 and CIDv1 (and any codec) of the same bytes share one entry.
     @Test func cidVersionsShareOneEntry() async throws {
         try await withTemporaryDirectory { path in
