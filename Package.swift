@@ -45,17 +45,18 @@ let package = Package(
         // The Salsa20 kernel for private networks (vector lanes; see its header).
         .target(name: "CSalsa20"),
 
-        // Layer 0: codecs. No I/O, no NIO.
-        .target(name: "Multiformats", dependencies: ["COpenSSL"]),
-        .target(name: "Protobuf"),
-        .target(name: "Chunking"),
-        .target(name: "Blocks", dependencies: ["Multiformats"]),
-        .target(name: "UnixFS", dependencies: ["Multiformats", "Protobuf", "Chunking", "Blocks"]),
-        .target(name: "CAR", dependencies: ["Multiformats", "Blocks"]),
+        // Layer 0: codecs. No I/O, no NIO. `Errors`: the one error pattern.
+        .target(name: "Errors"),
+        .target(name: "Multiformats", dependencies: ["Errors", "COpenSSL"]),
+        .target(name: "Protobuf", dependencies: ["Errors"]),
+        .target(name: "Chunking", dependencies: ["Errors"]),
+        .target(name: "Blocks", dependencies: ["Errors", "Multiformats"]),
+        .target(name: "UnixFS", dependencies: ["Errors", "Multiformats", "Protobuf", "Chunking", "Blocks"]),
+        .target(name: "CAR", dependencies: ["Errors", "Multiformats", "Blocks"]),
 
         // Layer 1: storage. One LMDB environment per repo.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
-        .target(name: "Repo", dependencies: ["LMDB", "CZstd", "Multiformats", "Blocks", "UnixFS"]),
+        .target(name: "Repo", dependencies: ["Errors", "LMDB", "CZstd", "Multiformats", "Blocks", "UnixFS"]),
         .target(name: "ContentCache", dependencies: [
             "Multiformats", "Blocks", "UnixFS",
             .product(name: "Metrics", package: "swift-metrics"),
@@ -63,7 +64,7 @@ let package = Package(
 
         // Layer 2: network (libp2p, wire-compatible with Kubo and py-libp2p).
         .target(name: "P2P", dependencies: [
-            "Multiformats", "Protobuf", "COpenSSL", "CSalsa20",
+            "Errors", "Multiformats", "Protobuf", "COpenSSL", "CSalsa20",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -71,7 +72,7 @@ let package = Package(
         ]),
 
         .target(name: "Bitswap", dependencies: [
-            "Multiformats", "Protobuf", "Blocks", "P2P", "UnixFS",
+            "Errors", "Multiformats", "Protobuf", "Blocks", "P2P", "UnixFS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -87,7 +88,7 @@ let package = Package(
         ]),
 
         // Layer 3: data services, each on the repo's transaction API.
-        .target(name: "Sites", dependencies: ["Multiformats", "Repo"]),
+        .target(name: "Sites", dependencies: ["Errors", "Multiformats", "Repo"]),
 
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [

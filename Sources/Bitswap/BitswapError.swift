@@ -1,8 +1,10 @@
 // Errors of the Bitswap engine. Format: formats/bitswap.md.
 
+import Errors
+
 /// Every error the Bitswap module throws: a code to match on and a detail for
 /// people. Equality compares codes only (`error == .limitExceeded`).
-public struct BitswapError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct BitswapError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// Bytes that do not follow the message format (truncated, bad tag, bad CID, bad prefix).
         case malformed
@@ -26,11 +28,6 @@ public struct BitswapError: Error, Hashable, Sendable, CustomStringConvertible {
         self.code = code
         self.detail = detail
     }
-
-    public var description: String { detail.isEmpty ? code.rawValue : "\(code.rawValue): \(detail)" }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let malformed = Self(.malformed)
     public static let limitExceeded = Self(.limitExceeded)

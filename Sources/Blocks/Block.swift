@@ -1,3 +1,4 @@
+import Errors
 import Multiformats
 
 /// A block: bytes and the CID that names them.
@@ -35,7 +36,7 @@ public struct Block: Hashable, Sendable {
 }
 
 /// Why a block operation failed.
-public struct BlockError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct BlockError: CodedError {
     public enum Code: String, Hashable, Sendable {
         case notFound
         case hashMismatch
@@ -52,20 +53,15 @@ public struct BlockError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .notFound: text = "block not found"
-        case .hashMismatch: text = "block does not hash to its CID"
-        case .tooLarge: text = "block exceeds \(Block.maxSize) bytes"
-        case .unsupportedHash: text = "unsupported hash function"
-        case .storeFailure: text = "block store failure"
+        case .notFound: "block not found"
+        case .hashMismatch: "block does not hash to its CID"
+        case .tooLarge: "block exceeds \(Block.maxSize) bytes"
+        case .unsupportedHash: "unsupported hash function"
+        case .storeFailure: "block store failure"
         }
-        return detail.isEmpty ? text : "\(text): \(detail)"
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let notFound = Self(.notFound)
     public static let hashMismatch = Self(.hashMismatch)

@@ -1,10 +1,12 @@
+import Errors
+
 /// Why a CAR could not be read or written.
 ///
 /// Errors are values with static members (as `MultiformatsError`): compare
 /// with `==` against a static member (the code), or print `description` for a
 /// one-line message that says what was wrong and, when reading, at which byte
 /// of the stream.
-public struct CARError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct CARError: CodedError {
     /// What went wrong, independent of where.
     public enum Code: String, Hashable, Sendable {
         /// The input ended inside the header, a section, or before the CARv2
@@ -58,9 +60,6 @@ public struct CARError: Error, Hashable, Sendable, CustomStringConvertible {
         if let offset { text += " (at byte \(offset))" }
         return text
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let truncated = Self(.truncated)
     public static let invalidVarint = Self(.invalidVarint)

@@ -1,5 +1,7 @@
 // Chunker parameter strings (Kubo's `--chunker` flag). Format: formats/chunkers.md, "Parameter strings".
 
+import Errors
+
 /// Which chunker cuts a file, and with which parameters.
 public enum ChunkerSpec: Hashable, Sendable, CustomStringConvertible {
     /// Fixed-size chunks of exactly this many bytes (the last one may be shorter).
@@ -169,22 +171,26 @@ public enum ChunkerSpec: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why a chunker parameter string was rejected. Compare with the static members.
-public struct ChunkerSpecError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Reason: Hashable, Sendable {
+/// Why a chunker parameter string was rejected. Compare with the static
+/// members (by code); `description` is the whole message, worded as Kubo's.
+public struct ChunkerSpecError: CodedError {
+    public enum Code: String, Hashable, Sendable {
         case unrecognized, invalidNumber, numberOutOfRange, format, labels
         case sizeNotPositive, exceedsChunkSizeLimit
         case rabinMinTooSmall, rabinAverageTooSmall, rabinMinNotBelowAverage, rabinAverageNotBelowMax
         case fastCDCMinOutOfRange, fastCDCAverageOutOfRange, fastCDCMaxOutOfRange, fastCDCOrder
     }
 
-    public let reason: Reason
-    public let description: String
+    public let code: Code
+    /// The message, complete (it names the rule broken).
+    public let detail: String
 
-    public init(_ reason: Reason, _ description: String) {
-        self.reason = reason
-        self.description = description
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        detail = message
     }
+
+    public var description: String { detail }
 
     private static let limit = ChunkingLimits.chunkSizeLimit
     private static let rabinRule = "rabin-MIN-AVG-MAX needs 16 <= MIN < AVG < MAX <= \(limit)"

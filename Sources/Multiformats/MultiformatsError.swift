@@ -2,7 +2,9 @@
 ///
 /// Errors are values with static members (as in swift-system): compare with
 /// `==` against a static member, or read `description` for a one-line message.
-public struct MultiformatsError: Error, Hashable, Sendable, CustomStringConvertible {
+
+import Errors
+public struct MultiformatsError: CodedError {
     /// What went wrong, independent of where.
     public enum Code: String, Hashable, Sendable {
         case truncated
@@ -28,11 +30,6 @@ public struct MultiformatsError: Error, Hashable, Sendable, CustomStringConverti
         self.code = code
         self.detail = detail
     }
-
-    public var description: String { detail.isEmpty ? code.rawValue : "\(code.rawValue): \(detail)" }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let truncated = Self(.truncated)
     public static let varintOverlong = Self(.varintOverlong, "varint is not minimally encoded")

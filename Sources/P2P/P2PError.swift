@@ -1,11 +1,12 @@
 // Errors of the libp2p stack. Format: formats/libp2p.md.
 
+import Errors
 import Protobuf
 
 /// Every error the P2P module throws: a code to match on and a detail for
 /// people (logs, CLI messages). Equality compares codes only, so tests and
 /// callers match with `error == .peerIDMismatch` whatever the detail.
-public struct P2PError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct P2PError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// Bytes that do not follow the format (truncated, bad tag, bad text).
         case malformed
@@ -53,11 +54,6 @@ public struct P2PError: Error, Hashable, Sendable, CustomStringConvertible {
         self.code = code
         self.detail = detail
     }
-
-    public var description: String { detail.isEmpty ? code.rawValue : "\(code.rawValue): \(detail)" }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let malformed = Self(.malformed)
     public static let limitExceeded = Self(.limitExceeded)

@@ -3,9 +3,11 @@
 // so a dag-pb block fails with a UnixFSError and an identify message with a
 // P2PError.
 
+import Errors
+
 /// What the reader found wrong. A struct with static members: compare a
 /// thrown error with `==` against a member (equality ignores `detail`).
-public struct ProtobufError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct ProtobufError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// The input ends inside a varint, a fixed field or a tag.
         case truncated
@@ -36,9 +38,6 @@ public struct ProtobufError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     public var description: String { detail.isEmpty ? code.rawValue : detail }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let truncated = Self(.truncated)
     public static let overlongVarint = Self(.overlongVarint)

@@ -1,9 +1,10 @@
+import Errors
 import LMDB
 import Multiformats
 
 /// Why a repo operation failed. Match on the static members (`== .diskFull`);
 /// `detail`, `cid` and `storageError` say more.
-public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct RepoError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// The repo was written by a tau whose format this one cannot read.
         case incompatibleVersion
@@ -63,40 +64,39 @@ public struct RepoError: Error, Hashable, Sendable, CustomStringConvertible {
         self.storageError = storageError
     }
 
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .incompatibleVersion: text = "repo written by an incompatible version of tau"
-        case .notARepo: text = "not a tau repo"
-        case .alreadyOpen: text = "repo already open in this process"
-        case .closed: text = "repo is closed"
-        case .diskFull: text = "disk full; nothing was written"
-        case .storageFailure: text = "storage failure"
-        case .corruptBlock: text = "stored block is corrupt"
-        case .dagIncomplete: text = "DAG is incomplete: missing block"
-        case .unsupportedCodec: text = "cannot walk links of this codec"
-        case .malformedBlock: text = "block does not decode in its codec"
-        case .alreadyPinnedRecursively: text = "already pinned recursively"
-        case .notPinned: text = "not pinned"
-        case .pinned: text = "block is pinned"
-        case .invalidPinName: text = "invalid pin name"
-        case .keyTooLong: text = "key longer than LMDB's 511-byte limit"
-        case .lockFailed: text = "could not lock the repo's GC lock file"
-        case .wouldDeadlock: text = "would deadlock"
-        case .sessionEnded: text = "add session already ended"
-        case .gcAborted: text = "garbage collection aborted; nothing was deleted"
-        case .invalidDatabase: text = "invalid service database"
-        case .unknownDatabase: text = "unknown service database"
-        case .transactionEnded: text = "repo transaction already ended"
+        case .incompatibleVersion: "repo written by an incompatible version of tau"
+        case .notARepo: "not a tau repo"
+        case .alreadyOpen: "repo already open in this process"
+        case .closed: "repo is closed"
+        case .diskFull: "disk full; nothing was written"
+        case .storageFailure: "storage failure"
+        case .corruptBlock: "stored block is corrupt"
+        case .dagIncomplete: "DAG is incomplete: missing block"
+        case .unsupportedCodec: "cannot walk links of this codec"
+        case .malformedBlock: "block does not decode in its codec"
+        case .alreadyPinnedRecursively: "already pinned recursively"
+        case .notPinned: "not pinned"
+        case .pinned: "block is pinned"
+        case .invalidPinName: "invalid pin name"
+        case .keyTooLong: "key longer than LMDB's 511-byte limit"
+        case .lockFailed: "could not lock the repo's GC lock file"
+        case .wouldDeadlock: "would deadlock"
+        case .sessionEnded: "add session already ended"
+        case .gcAborted: "garbage collection aborted; nothing was deleted"
+        case .invalidDatabase: "invalid service database"
+        case .unknownDatabase: "unknown service database"
+        case .transactionEnded: "repo transaction already ended"
         }
-        var parts = [text]
+    }
+
+    public var description: String {
+        var parts = [summary]
         if let cid { parts.append("\(cid)") }
         if !detail.isEmpty { parts.append(detail) }
         return parts.joined(separator: ": ")
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let incompatibleVersion = Self(.incompatibleVersion)
     public static let notARepo = Self(.notARepo)

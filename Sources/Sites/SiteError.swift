@@ -1,5 +1,7 @@
 /// Why a site registry operation failed. Match on the static members.
-public struct SiteError: Error, Hashable, Sendable, CustomStringConvertible {
+
+import Errors
+public struct SiteError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// A domain name that is not a valid DNS name.
         case invalidDomain
@@ -19,19 +21,14 @@ public struct SiteError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .invalidDomain: text = "invalid domain name"
-        case .noSuchSite: text = "no site is published under this domain"
-        case .noEarlierVersion: text = "the site has no earlier version"
-        case .corruptRecord: text = "unreadable site record"
+        case .invalidDomain: "invalid domain name"
+        case .noSuchSite: "no site is published under this domain"
+        case .noEarlierVersion: "the site has no earlier version"
+        case .corruptRecord: "unreadable site record"
         }
-        return detail.isEmpty ? text : "\(text): \(detail)"
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let invalidDomain = Self(.invalidDomain)
     public static let noSuchSite = Self(.noSuchSite)

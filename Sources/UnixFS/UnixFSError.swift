@@ -1,9 +1,10 @@
+import Errors
 import Multiformats
 import Protobuf
 
 /// Why a UnixFS or dag-pb operation failed. A struct with static members, as in
 /// swift-system: compare with `==` against a member; `description` is one line.
-public struct UnixFSError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct UnixFSError: CodedError {
     public enum Code: String, Hashable, Sendable {
         case malformedProtobuf
         case malformedDAGPB
@@ -27,28 +28,22 @@ public struct UnixFSError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    /// One line: what went wrong, then the detail (a CID, a field, a limit).
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .malformedProtobuf: text = "malformed protobuf"
-        case .malformedDAGPB: text = "malformed dag-pb node"
-        case .malformedUnixFS: text = "malformed UnixFS data"
-        case .unsupportedCodec: text = "unsupported codec"
-        case .notAFile: text = "not a file"
-        case .notADirectory: text = "not a directory"
-        case .notFound: text = "not found"
-        case .blockMissing: text = "block not found"
-        case .limitExceeded: text = "limit exceeded"
-        case .invalidOptions: text = "invalid options"
-        case .invalidPath: text = "invalid path"
-        case .hashMismatch: text = "block does not hash to its CID"
+        case .malformedProtobuf: "malformed protobuf"
+        case .malformedDAGPB: "malformed dag-pb node"
+        case .malformedUnixFS: "malformed UnixFS data"
+        case .unsupportedCodec: "unsupported codec"
+        case .notAFile: "not a file"
+        case .notADirectory: "not a directory"
+        case .notFound: "not found"
+        case .blockMissing: "block not found"
+        case .limitExceeded: "limit exceeded"
+        case .invalidOptions: "invalid options"
+        case .invalidPath: "invalid path"
+        case .hashMismatch: "block does not hash to its CID"
         }
-        return detail.isEmpty ? text : "\(text): \(detail)"
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let malformedProtobuf = Self(.malformedProtobuf)
     public static let malformedDAGPB = Self(.malformedDAGPB)

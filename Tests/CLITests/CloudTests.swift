@@ -14,8 +14,9 @@ struct CloudTests {
         return (result.stdout, result.stderr.trimmingCharacters(in: .whitespacesAndNewlines), result.status)
     }
 
-    /// Ports apart from DreamTests' (21000-40999) and other tests'.
-    static let basePort = 41000 + Int(getpid() % 200) * 100
+    /// Base ports apart from DreamTests' (20000-25999) and other tests',
+    /// below the kernel's ephemeral range (32768 and up).
+    static let basePorts = (0..<4).map { 26000 + Int((getpid() + $0 * 17) % 60) * 100 }
 
     struct Node {
         let repo: String
@@ -31,7 +32,11 @@ struct CloudTests {
             _ = try? tau(["dream", "down", "--dir", dir, "--purge"])
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
+        var up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePorts[0])])
+        // A port another program holds: the dream refuses it; try the next range.
+        for next in Self.basePorts.dropFirst() where up.status != 0 && up.err.contains("is in use") {
+            up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(next)])
+        }
         try #require(up.status == 0, "\(up.err)")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dream.json"))) as! [String: Any]
         let nodes = (state["nodes"] as! [[String: Any]]).map {

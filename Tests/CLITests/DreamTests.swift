@@ -13,14 +13,22 @@ struct DreamTests {
                 result.stderr.trimmingCharacters(in: .whitespacesAndNewlines), result.status)
     }
 
-    /// Ports from a range no other test uses; the dream checks they are free.
-    static let basePort = 21000 + Int(getpid() % 200) * 100
+    /// Base ports from a range no other test uses (20000-25999), below the
+    /// kernel's ephemeral range (32768 and up) so no outgoing connection of
+    /// a test running alongside can hold one; the dream checks they are free.
+    static let basePorts = (0..<4).map { 20000 + Int((getpid() + $0 * 17) % 60) * 100 }
 
     @Test("up: nodes with their own repos and keys, bootstrapped to each other; down: nothing left running")
     func upStatusDown() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tau-dream-\(UUID().uuidString)").path
         defer { _ = try? tau(["dream", "down", "--dir", dir, "--purge"]); try? FileManager.default.removeItem(atPath: dir) }
-        let up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
+        var basePort = Self.basePorts[0]
+        var up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(basePort)])
+        // A port another program holds: the dream refuses it; try the next range.
+        for next in Self.basePorts.dropFirst() where up.status != 0 && up.err.contains("is in use") {
+            basePort = next
+            up = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(basePort)])
+        }
         #expect(up.status == 0, "\(up.err)")
         let lines = up.out.split(separator: "\n").filter { $0.hasPrefix("node ") }
         #expect(lines.count == 3)
@@ -45,7 +53,7 @@ struct DreamTests {
         #expect(nodes.count == 3)
         for node in nodes {
             let index = try #require(node["index"] as? Int)
-            let base = Self.basePort + 10 * index
+            let base = basePort + 10 * index
             let services = try #require(node["services"] as? [String: String])
             #expect(services["gateway"] == "127.0.0.1:\(base)")
             #expect(services["admin"] == "127.0.0.1:\(base + 1)")
@@ -55,7 +63,7 @@ struct DreamTests {
             #expect(node["repo"] as? String == "\(dir)/node-\(index)")
             #expect((node["pid"] as? Int).map { kill(Int32($0), 0) == 0 } == true)
         }
-        let again = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(Self.basePort)])
+        let again = try tau(["dream", "up", "--nodes", "3", "--dir", dir, "--base-port", String(basePort)])
         #expect(again.status != 0 && again.err.contains("already runs"))
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dream.json"))) as! [String: Any]
         let pids = (state["nodes"] as! [[String: Any]]).map { ($0["pid"] as! NSNumber).int32Value }
