@@ -101,7 +101,7 @@ let package = Package(
 
         // Layer 5: the node (config, service wiring, lifecycle, admin API).
         .target(name: "Node", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "HTTPServer", "P2P", "Bitswap", "Sites",
+            "Errors", "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "HTTPServer", "P2P", "Bitswap", "Sites",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

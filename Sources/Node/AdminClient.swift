@@ -61,7 +61,7 @@ public enum AdminClient {
         var statusLine = ""
         while true {
             let count = try buffer.withUnsafeMutableBytes { try Sockets.readSome(connection, into: $0) }
-            guard count > 0 else { throw NodeError("the node closed the connection") }
+            guard count > 0 else { throw NodeError(.adminProtocol, "the node closed the connection") }
             if let end = HTTPRequestHeadParser.headEnd(Array(rest + buffer[..<count])) {
                 let all = rest + buffer[..<count]
                 statusLine = String(decoding: all[..<end], as: UTF8.self)
@@ -69,13 +69,13 @@ public enum AdminClient {
                 break
             }
             rest += buffer[..<count]
-            if rest.count > 64 << 10 { throw NodeError("bad response from the node") }
+            if rest.count > 64 << 10 { throw NodeError(.adminProtocol, "bad response from the node") }
         }
         let firstLine = statusLine.split(separator: "\r\n").first.map(String.init) ?? ""
         guard firstLine.contains(" 200 ") else {
             // An error before the command ran: the body says why.
             let body = String(decoding: rest, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw NodeError("node refused the command (\(firstLine)): \(body)")
+            throw NodeError(.adminProtocol, "node refused the command (\(firstLine)): \(body)")
         }
         var decoder = ChunkedBodyDecoder()
         var frames = FrameReader()
@@ -86,7 +86,7 @@ public enum AdminClient {
                 case .output: try Sockets.writeAllToFile(1, payload)
                 case .error: try Sockets.writeAllToFile(2, payload)
                 case .exitStatus:
-                    guard payload.count == 4 else { throw NodeError("bad exit status frame") }
+                    guard payload.count == 4 else { throw NodeError(.adminProtocol, "bad exit status frame") }
                     status = Int32(bitPattern: UInt32(payload[0]) << 24 | UInt32(payload[1]) << 16 | UInt32(payload[2]) << 8 | UInt32(payload[3]))
                 }
             }
@@ -97,7 +97,7 @@ public enum AdminClient {
             guard count > 0 else { break }
             try buffer.withUnsafeBytes { try decoder.parse(UnsafeRawBufferPointer(rebasing: $0[..<count]), deliver) }
         }
-        guard let status else { throw NodeError("the node ended the command without an exit status") }
+        guard let status else { throw NodeError(.adminProtocol, "the node ended the command without an exit status") }
         return status
     }
 }
@@ -111,9 +111,9 @@ struct FrameReader {
         buffer.append(contentsOf: bytes)
         var offset = 0
         while buffer.count - offset >= 5 {
-            guard let kind = CommandProtocol.FrameKind(rawValue: buffer[offset]) else { throw NodeError("bad frame") }
+            guard let kind = CommandProtocol.FrameKind(rawValue: buffer[offset]) else { throw NodeError(.adminProtocol, "bad frame") }
             let length = Int(buffer[offset + 1]) << 24 | Int(buffer[offset + 2]) << 16 | Int(buffer[offset + 3]) << 8 | Int(buffer[offset + 4])
-            guard length <= CommandProtocol.maxFramePayload else { throw NodeError("frame too large") }
+            guard length <= CommandProtocol.maxFramePayload else { throw NodeError(.adminProtocol, "frame too large") }
             guard buffer.count - offset - 5 >= length else { break }
             try buffer.withUnsafeBytes { raw in
                 try body(kind, UnsafeRawBufferPointer(rebasing: raw[(offset + 5)..<(offset + 5 + length)]))

@@ -109,9 +109,9 @@ public final class AdminServer: Sendable {
 
     private static func listenError(_ address: HostPort, _ error: any Error) -> NodeError {
         if let error = error as? IOError {
-            return NodeError("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")
+            return NodeError(.setupFailed, "cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased())")
         }
-        return NodeError("cannot listen on \(address): \(error)")
+        return NodeError(.setupFailed, "cannot listen on \(address): \(error)")
     }
 }
 

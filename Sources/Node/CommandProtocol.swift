@@ -41,14 +41,14 @@ public enum CommandProtocol {
     }
 
     public static func decodeArguments(_ header: String) throws -> [String] {
-        guard let data = Data(base64Encoded: header) else { throw NodeError("bad \(argumentsHeader) header") }
+        guard let data = Data(base64Encoded: header) else { throw NodeError(.adminProtocol, "bad \(argumentsHeader) header") }
         return try JSONDecoder().decode([String].self, from: data)
     }
 
     public static func encodeText(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
 
     public static func decodeText(_ header: String) throws -> String {
-        guard let data = Data(base64Encoded: header) else { throw NodeError("bad base64 header") }
+        guard let data = Data(base64Encoded: header) else { throw NodeError(.adminProtocol, "bad base64 header") }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,15 +1,15 @@
+import Bitswap
 import Blocks
 import ContentCache
 import Foundation
-import Bitswap
 import Gateway
 import Logging
 import Metrics
 import Multiformats
 import P2P
 import Repo
-import Sites
 import ServiceLifecycle
+import Sites
 import Synchronization
 import UnixSignals
 
@@ -58,15 +58,15 @@ public final class TauNode: Sendable {
         self.options = options
         self.logger = logger
         guard FileManager.default.fileExists(atPath: options.repoPath + "/data.mdb") else {
-            throw NodeError("no tau repo at \(options.repoPath) (run `tau init`)")
+            throw NodeError(.repoUnavailable, "no tau repo at \(options.repoPath) (run `tau init`)")
         }
         if AdminClient.runningNode(repo: options.repoPath) != nil {
-            throw NodeError("a node is already running on \(options.repoPath)")
+            throw NodeError(.repoUnavailable, "a node is already running on \(options.repoPath)")
         }
         let identity = try NodeIdentity.loadOrCreate(repo: options.repoPath)
         if options.configuration.swarm.enabled {
             let addresses = try options.configuration.swarm.listen.map { text in
-                do { return try Multiaddr(text) } catch { throw NodeError("swarm.listen: \(error)") }
+                do { return try Multiaddr(text) } catch { throw NodeError(.invalidConfiguration, "swarm.listen: \(error)") }
             }
             var p2pLogger = logger
             p2pLogger[metadataKey: "service"] = "swarm"
@@ -152,7 +152,7 @@ public final class TauNode: Sendable {
         if let bitswap { components.append(BitswapComponent(engine: bitswap, repo: repo)) }
         if let host {
             let bootstrap = try configuration.swarm.bootstrap.map { text in
-                do { return try Multiaddr(text) } catch { throw NodeError("swarm.bootstrap: \(error)") }
+                do { return try Multiaddr(text) } catch { throw NodeError(.invalidConfiguration, "swarm.bootstrap: \(error)") }
             }
             var swarmLogger = logger
             swarmLogger[metadataKey: "service"] = "swarm"
@@ -190,7 +190,7 @@ public final class TauNode: Sendable {
         for index in bytes.indices { bytes[index] = generator.next() }
         let token = bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw NodeError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw NodeError(.setupFailed, "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         try Array((token + "\n").utf8).withUnsafeBytes { try Sockets.writeAllToFile(descriptor, $0) }
         return token

@@ -1,3 +1,4 @@
+import Errors
 import Foundation
 import Yams
 
@@ -136,13 +137,13 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw NodeError("cannot read config \(path): \(error.localizedDescription)")
+            throw NodeError(.invalidConfiguration, "cannot read config \(path): \(error.localizedDescription)")
         }
         let configuration: NodeConfiguration
         do {
             configuration = try YAMLDecoder().decode(NodeConfiguration.self, from: text.isEmpty ? "{}" : text)
         } catch {
-            throw NodeError("config \(path) is not valid: \(error)")
+            throw NodeError(.invalidConfiguration, "config \(path) is not valid: \(error)")
         }
         try configuration.validate()
         return configuration
@@ -159,17 +160,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         _ = try HostPort(gateway.listen, field: "gateway.listen")
         let admin = try HostPort(self.admin.listen, field: "admin.listen")
         guard admin.isLoopback else {
-            throw NodeError("admin.listen must be a loopback address (got \(self.admin.listen))")
+            throw NodeError(.invalidConfiguration, "admin.listen must be a loopback address (got \(self.admin.listen))")
         }
         _ = try cacheBytes()
         guard ["store", "cache"].contains(bitswap.fetched) else {
-            throw NodeError("bitswap.fetched must be store or cache (got \(bitswap.fetched))")
+            throw NodeError(.invalidConfiguration, "bitswap.fetched must be store or cache (got \(bitswap.fetched))")
         }
         guard shutdown.timeout > 0, shutdown.timeout <= 600 else {
-            throw NodeError("shutdown.timeout must be from 0 to 600 seconds (got \(shutdown.timeout))")
+            throw NodeError(.invalidConfiguration, "shutdown.timeout must be from 0 to 600 seconds (got \(shutdown.timeout))")
         }
         guard Self.logLevels.contains(log.level) else {
-            throw NodeError("log.level must be one of \(Self.logLevels.joined(separator: ", ")) (got \(log.level))")
+            throw NodeError(.invalidConfiguration, "log.level must be one of \(Self.logLevels.joined(separator: ", ")) (got \(log.level))")
         }
     }
 
@@ -190,16 +191,35 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         guard let value = Int(digits), let multiplier = multipliers[unit],
             value.multipliedReportingOverflow(by: multiplier).overflow == false
         else {
-            throw NodeError("\(field) must be a size such as 268435456 or 256MiB (got \"\(text)\")")
+            throw NodeError(.invalidConfiguration, "\(field) must be a size such as 268435456 or 256MiB (got \"\(text)\")")
         }
         return value * multiplier
     }
 }
 
-/// A failure the node reports as one line.
-public struct NodeError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// A failure the node reports as one line (`description`, complete: it
+/// names the setting, the path or the address). Match on the code.
+public struct NodeError: CodedError {
+    public enum Code: String, Hashable, Sendable {
+        /// A setting or config file that cannot be used.
+        case invalidConfiguration
+        /// No repo at the path, or one a running node already holds.
+        case repoUnavailable
+        /// A listener or file the node needs could not be set up.
+        case setupFailed
+        /// The admin API's answer broke its protocol, or the node refused.
+        case adminProtocol
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        detail = message
+    }
+
+    public var description: String { detail }
 }
 
 /// `host:port`, `[v6]:port` or `:port` (all interfaces).
@@ -212,18 +232,18 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
         var portText: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw NodeError("\(field): \"\(text)\" is not [ipv6]:port")
+                throw NodeError(.invalidConfiguration, "\(field): \"\(text)\" is not [ipv6]:port")
             }
             host = text[text.index(after: text.startIndex)..<close]
             portText = text[text.index(close, offsetBy: 2)...]
         } else {
-            guard let colon = text.lastIndex(of: ":") else { throw NodeError("\(field): \"\(text)\" has no port") }
+            guard let colon = text.lastIndex(of: ":") else { throw NodeError(.invalidConfiguration, "\(field): \"\(text)\" has no port") }
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }
         if host.isEmpty { host = "0.0.0.0" }
         guard let port = Int(portText), (0...65535).contains(port) else {
-            throw NodeError("\(field): bad port in \"\(text)\"")
+            throw NodeError(.invalidConfiguration, "\(field): bad port in \"\(text)\"")
         }
         self.host = String(host)
         self.port = port
