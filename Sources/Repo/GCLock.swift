@@ -36,12 +36,18 @@ final class GCLock: Sendable {
 
     let lockFilePath: String
     private let state = Mutex(State())
+    private let waiters = Atomic<Int>(0)
+
+    /// Callers in this process waiting for the lock (either layer) now.
+    var waiting: Int { waiters.load(ordering: .relaxed) }
 
     init(lockFilePath: String) {
         self.lockFilePath = lockFilePath
     }
 
     func acquire(_ mode: Mode) async throws -> Hold {
+        waiters.add(1, ordering: .relaxed)
+        defer { waiters.subtract(1, ordering: .relaxed) }
         await acquireInProcess(mode)
         do {
             let descriptor = try await acquireFileLock(mode)

@@ -67,6 +67,10 @@ public final class Repo: Sendable {
 
     /// Counters of the group-commit writer (commits, requests, map growths).
     public var writerStatistics: WriterStatistics { core.writer.statistics }
+    /// Add sessions, pin changes, GCs and checked deletes of this process
+    /// waiting for the GC lock now (held by a GC, by adds, or by another
+    /// process): a GC that does not start shows here.
+    public var gcLockWaiters: Int { core.gcLock.waiting }
 
     /// Lends the raw environment and database handles to `body`, for tools and
     /// tests. Writes made through it bypass every invariant of formats/lmdb.md.

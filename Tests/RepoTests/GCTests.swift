@@ -83,7 +83,7 @@ import UnixFS
                 gcDone.set()
                 return report
             }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await eventually { repo.gcLockWaiters == 1 })
             #expect(!gcDone.isSet, "GC ran during an add session")
             finishSession.fire()
             try await session.value
@@ -116,7 +116,7 @@ import UnixFS
             let session = Task {
                 try await repo.withAddSession { _ in entered.set() }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await eventually { repo.gcLockWaiters == 1 })
             #expect(!entered.isSet, "an add session started during GC")
             release.set()
             _ = try await gc.value
@@ -149,7 +149,7 @@ import UnixFS
                     if operation == "gc" { _ = try await repo.gc() } else { try await repo.withAddSession { _ in } }
                     done.set()
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await eventually { repo.gcLockWaiters == 1 })
                 #expect(!done.isSet, "\(operation) did not wait for flock \(mode)")
                 _ = FileManager.default.createFile(atPath: release, contents: nil)
                 try await waiter.value
