@@ -1,5 +1,5 @@
 // A bounded, scan-resistant cache of blocks and resolved paths, and the
-// read-through block service. See ../shared/DESIGN.md, "Content cache and block service".
+// read-through block service (`BlockService.swift`).
 import Metrics
 import Multiformats
 import Synchronization

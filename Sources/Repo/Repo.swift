@@ -15,7 +15,8 @@ public final class Repo: Sendable {
     /// Settings that are not stored in the repo.
     public struct Configuration: Sendable {
         /// Store blocks zstd-compressed (level 1) when that saves at least 1/8.
-        /// Off by default: compressing is slower than hashing (ENGINEERING-NOTES).
+        /// Off by default: compressing is slower than hashing (zstd level 1
+        /// ≈ 350 MB/s here, below SHA-256's rate).
         public var compressBlocks: Bool
         /// Map size to start with, in bytes; the map doubles whenever it fills.
         /// Only address space: the file grows with the data, not with the map.

@@ -4,7 +4,7 @@ import Synchronization
 /// zstd one-shot compression with pooled contexts (a context costs a few
 /// hundred KiB to create, far more than compressing one 4 KiB block).
 enum Zstd {
-    /// Level 1: ≈ 350 MB/s on this machine kind (ENGINEERING-NOTES); higher
+    /// Level 1: ≈ 350 MB/s compressing on this machine kind; higher
     /// levels cost more than they save for block storage.
     static let level: Int32 = 1
 

@@ -51,7 +51,8 @@ public final class P2PHost: Sendable {
         public var yamux = YamuxConfiguration()
         /// The socket write buffer water marks: writers pause above the high
         /// mark until the buffer drains below the low one (1 MiB instead of
-        /// NIO's 64 KiB default: ENGINEERING-NOTES.md, "HTTP and TCP on loopback").
+        /// NIO's 64 KiB default: one TCP connection on loopback moved 4.45 GB/s
+        /// with 1 MiB against 2.85 GB/s with 64 KiB, measured on this machine kind).
         public var writeBufferLowWaterMark = 256 * 1024
         public var writeBufferHighWaterMark = 1024 * 1024
         /// The largest single socket read.
