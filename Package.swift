@@ -81,6 +81,7 @@ let package = Package(
 
         // One HTTP/1.1 core for every HTTP service (gateway, admin API, those to come).
         .target(name: "HTTPServer", dependencies: [
+            "Errors",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -92,7 +93,7 @@ let package = Package(
 
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [
-            "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache", "HTTPServer",
+            "Errors", "Multiformats", "Blocks", "UnixFS", "CAR", "ContentCache", "HTTPServer",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

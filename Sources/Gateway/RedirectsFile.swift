@@ -1,3 +1,5 @@
+import Errors
+
 /// A website's `_redirects` file (IPFS "Web Redirects File" specification):
 /// the rules, parsed by a pure parser with limits, and first-match evaluation.
 /// Grammar and rules: formats/gateway.md, "_redirects".
@@ -40,7 +42,7 @@ public struct RedirectsFile: Hashable, Sendable {
         }
 
         private static func pattern(_ from: String, line: Int) throws(ParseError) -> ([Segment], Bool) {
-            guard from.first == "/" else { throw ParseError(line: line, reason: "'from' must begin with '/'") }
+            guard from.first == "/" else { throw ParseError(.invalidFrom, line: line, "'from' must begin with '/'") }
             // A trailing slash is not significant: "/a/" matches what "/a" does.
             var body = from.dropFirst()
             if body.last == "/" { body = body.dropLast() }
@@ -54,14 +56,14 @@ public struct RedirectsFile: Hashable, Sendable {
             var segments: [Segment] = []
             for part in parts {
                 guard !part.contains("*") else {
-                    throw ParseError(line: line, reason: "'*' may only be the whole last segment of 'from'")
+                    throw ParseError(.invalidFrom, line: line, "'*' may only be the whole last segment of 'from'")
                 }
                 if part.hasPrefix(":") {
                     let name = String(part.dropFirst())
-                    guard !name.isEmpty else { throw ParseError(line: line, reason: "placeholder without a name") }
-                    guard name != "splat" else { throw ParseError(line: line, reason: "':splat' is set by '*' only") }
+                    guard !name.isEmpty else { throw ParseError(.invalidFrom, line: line, "placeholder without a name") }
+                    guard name != "splat" else { throw ParseError(.invalidFrom, line: line, "':splat' is set by '*' only") }
                     guard names.insert(name).inserted else {
-                        throw ParseError(line: line, reason: "placeholder ':\(name)' appears twice in 'from'")
+                        throw ParseError(.invalidFrom, line: line, "placeholder ':\(name)' appears twice in 'from'")
                     }
                     segments.append(.placeholder(name))
                 } else {
@@ -82,11 +84,39 @@ public struct RedirectsFile: Hashable, Sendable {
         }
     }
 
-    public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why a `_redirects` file was refused, and on which line.
+    public struct ParseError: CodedError {
+        public enum Code: String, Hashable, Sendable {
+            /// The file is larger than `maxSize`.
+            case tooLarge
+            /// A rule has fewer than two or more than three fields.
+            case wrongFieldCount
+            /// `from` does not begin with `/`, or misuses `*` or a placeholder.
+            case invalidFrom
+            /// `to` is neither a path nor an http, https, ipfs or ipns URL.
+            case invalidTo
+            /// The status is not one of `allowedStatuses` (or is forced with `!`).
+            case unsupportedStatus
+        }
+
+        public let code: Code
         /// 1-based line number; 0 for the file as a whole.
-        public var line: Int
-        public var reason: String
-        public var description: String { line > 0 ? "_redirects line \(line): \(reason)" : "_redirects: \(reason)" }
+        public let line: Int
+        public let detail: String
+
+        public init(_ code: Code, line: Int, _ detail: String) {
+            self.code = code
+            self.line = line
+            self.detail = detail
+        }
+
+        public var description: String { line > 0 ? "_redirects line \(line): \(detail)" : "_redirects: \(detail)" }
+
+        public static let tooLarge = Self(.tooLarge, line: 0, "")
+        public static let wrongFieldCount = Self(.wrongFieldCount, line: 0, "")
+        public static let invalidFrom = Self(.invalidFrom, line: 0, "")
+        public static let invalidTo = Self(.invalidTo, line: 0, "")
+        public static let unsupportedStatus = Self(.unsupportedStatus, line: 0, "")
     }
 
     /// A rule that matched a path, and its `to` with placeholders filled in.
@@ -120,7 +150,7 @@ public struct RedirectsFile: Hashable, Sendable {
     ///    (a "forced" rule, in Netlify's dialect) is an error.
     public init(parsing bytes: some Collection<UInt8>, maxSize: Int = RedirectsFile.maxSize) throws(ParseError) {
         guard bytes.count <= maxSize else {
-            throw ParseError(line: 0, reason: "the file is \(bytes.count) bytes; at most \(maxSize) are allowed")
+            throw ParseError(.tooLarge, line: 0, "the file is \(bytes.count) bytes; at most \(maxSize) are allowed")
         }
         var rules: [Rule] = []
         // Split on LF bytes: as Characters, CR LF is one grapheme and would not split on "\n".
@@ -132,20 +162,20 @@ public struct RedirectsFile: Hashable, Sendable {
             let line = text[...].trimmingWhitespace()
             if line.isEmpty || line.first == "#" { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count >= 2 else { throw ParseError(line: lineNumber, reason: "missing 'to'") }
-            guard fields.count <= 3 else { throw ParseError(line: lineNumber, reason: "expected 'from to [status]'") }
+            guard fields.count >= 2 else { throw ParseError(.wrongFieldCount, line: lineNumber, "missing 'to'") }
+            guard fields.count <= 3 else { throw ParseError(.wrongFieldCount, line: lineNumber, "expected 'from to [status]'") }
             let to = String(fields[1])
             guard Self.isValidTarget(to) else {
-                throw ParseError(line: lineNumber, reason: "'to' must begin with '/' or be an http, https, ipfs or ipns URL")
+                throw ParseError(.invalidTo, line: lineNumber, "'to' must begin with '/' or be an http, https, ipfs or ipns URL")
             }
             var status = 301
             if fields.count == 3 {
                 let field = fields[2]
                 guard field.last != "!" else {
-                    throw ParseError(line: lineNumber, reason: "forced redirects (status with '!') are not supported")
+                    throw ParseError(.unsupportedStatus, line: lineNumber, "forced redirects (status with '!') are not supported")
                 }
                 guard let code = Int(field), Self.allowedStatuses.contains(code) else {
-                    throw ParseError(line: lineNumber, reason: "status \(field) is not supported")
+                    throw ParseError(.unsupportedStatus, line: lineNumber, "status \(field) is not supported")
                 }
                 status = code
             }

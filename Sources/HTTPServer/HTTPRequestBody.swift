@@ -1,7 +1,8 @@
+import Errors
 import NIOCore
 
 /// Why a request body or a response could not go on.
-public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct HTTPServerError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// The body exceeded the route's limit (the connection answered 413).
         case bodyTooLarge
@@ -21,19 +22,14 @@ public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertibl
         self.detail = detail
     }
 
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .bodyTooLarge: text = "the request body is too large"
-        case .malformedBody: text = "the request body is malformed"
-        case .connectionClosed: text = "the connection closed"
-        case .responseEnded: text = "the response ended before the request body was read"
+        case .bodyTooLarge: "the request body is too large"
+        case .malformedBody: "the request body is malformed"
+        case .connectionClosed: "the connection closed"
+        case .responseEnded: "the response ended before the request body was read"
         }
-        return detail.isEmpty ? text : text + ": " + detail
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let bodyTooLarge = Self(.bodyTooLarge)
     public static let malformedBody = Self(.malformedBody)

@@ -1,8 +1,9 @@
+import Errors
 import NIOCore
 
 /// Why a request was refused, with the status it earns. The connection is
 /// closed after the answer: the parser cannot tell where the next request starts.
-public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct HTTPParseError: CodedError {
     public enum Code: String, Hashable, Sendable {
         /// 414: the request line is longer than the URI limit allows.
         case uriTooLong
@@ -41,22 +42,17 @@ public struct HTTPParseError: Error, Hashable, Sendable, CustomStringConvertible
         }
     }
 
-    public var description: String {
-        let text: String
+    public var summary: String {
         switch code {
-        case .uriTooLong: text = "the request-target is too long"
-        case .headersTooLarge: text = "the request header fields are too large"
-        case .unsupportedVersion: text = "only HTTP/1.0 and HTTP/1.1 are supported"
-        case .unsupportedTransferCoding: text = "only the chunked transfer coding is supported"
-        case .unsupportedExpectation: text = "only Expect: 100-continue is supported"
-        case .malformed: text = "malformed request"
-        case .malformedBody: text = "malformed chunked body"
+        case .uriTooLong: "the request-target is too long"
+        case .headersTooLarge: "the request header fields are too large"
+        case .unsupportedVersion: "only HTTP/1.0 and HTTP/1.1 are supported"
+        case .unsupportedTransferCoding: "only the chunked transfer coding is supported"
+        case .unsupportedExpectation: "only Expect: 100-continue is supported"
+        case .malformed: "malformed request"
+        case .malformedBody: "malformed chunked body"
         }
-        return detail.isEmpty ? text : text + ": " + detail
     }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     public static let uriTooLong = Self(.uriTooLong)
     public static let headersTooLarge = Self(.headersTooLarge)

@@ -172,32 +172,32 @@ import Testing
     }
 
     @Test func errors() {
-        let bad: [(String, String)] = [
-            ("hello", "missing 'to'"),
-            ("/a /b 301 extra", "expected"),
-            ("/a /b 999", "not supported"),
-            ("/a /b 301!", "forced"),
-            ("/a /b abc", "not supported"),
-            ("a /b", "begin with '/'"),
-            ("/a b", "'to'"),
-            ("/a ftp://x/b", "'to'"),
-            ("/a/*/b /c", "'*'"),
-            ("/a/* /c\n/b* /d", "'*'"),
-            ("/:x/:x /c", "twice"),
-            ("/: /c", "placeholder"),
+        let bad: [(String, RedirectsFile.ParseError, String)] = [
+            ("hello", .wrongFieldCount, "missing 'to'"),
+            ("/a /b 301 extra", .wrongFieldCount, "expected"),
+            ("/a /b 999", .unsupportedStatus, "not supported"),
+            ("/a /b 301!", .unsupportedStatus, "forced"),
+            ("/a /b abc", .unsupportedStatus, "not supported"),
+            ("a /b", .invalidFrom, "begin with '/'"),
+            ("/a b", .invalidTo, "'to'"),
+            ("/a ftp://x/b", .invalidTo, "'to'"),
+            ("/a/*/b /c", .invalidFrom, "'*'"),
+            ("/a/* /c\n/b* /d", .invalidFrom, "'*'"),
+            ("/:x/:x /c", .invalidFrom, "twice"),
+            ("/: /c", .invalidFrom, "placeholder"),
         ]
-        for (text, reason) in bad {
-            let error = #expect(throws: RedirectsFile.ParseError.self, "\(text)") {
+        for (text, expected, reason) in bad {
+            let error = #expect(throws: expected, "\(text)") {
                 try RedirectsFile(parsing: Array(text.utf8))
             }
-            #expect(error?.reason.contains(reason) == true, "\(text): \(error?.reason ?? "")")
+            #expect(error?.detail.contains(reason) == true, "\(text): \(error?.detail ?? "")")
         }
         let secondLine = #expect(throws: RedirectsFile.ParseError.self) {
             try RedirectsFile(parsing: Array("/a /b\n/c /d 999".utf8))
         }
         #expect(secondLine?.line == 2)
         let tooLarge = [UInt8](repeating: UInt8(ascii: "#"), count: RedirectsFile.maxSize + 1)
-        #expect(throws: RedirectsFile.ParseError.self) { try RedirectsFile(parsing: tooLarge) }
+        #expect(throws: RedirectsFile.ParseError.tooLarge) { try RedirectsFile(parsing: tooLarge) }
         let atLimit = [UInt8](repeating: UInt8(ascii: "#"), count: RedirectsFile.maxSize)
         #expect(throws: Never.self) { try RedirectsFile(parsing: atLimit) }
     }
