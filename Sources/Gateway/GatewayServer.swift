@@ -62,6 +62,9 @@ public final class GatewayServer: Sendable {
         try await server.start()
     }
 
+    /// Connections open now (as the `tau_gateway_connections` gauge counts them).
+    public var connectionCount: Int { server.connectionCount }
+
     /// Stops accepting, lets in-flight responses finish (idle connections
     /// close at once), and closes what is still open after the grace period.
     public func shutdown() async throws {

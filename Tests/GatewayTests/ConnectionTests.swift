@@ -164,7 +164,6 @@ import UnixFS
         // A head trickling in (slowloris): 408, then closed.
         let slow = try await gateway.connect()
         try await slow.send("GET /ipfs/\(root)/hello.txt HTTP/1.1\r\n")
-        try await Task.sleep(for: .milliseconds(100))
         // On a loaded machine the head timeout may already have closed the
         // connection; the 408 must be there either way.
         try? await slow.send("Host: x\r\n")
@@ -208,10 +207,11 @@ import UnixFS
         // Meanwhile another client is served.
         let other = try await gateway.request("/ipfs/\(hello.cid)")
         #expect(other.text == "hi")
-        // A client that does not read does not see the close either: wait past
-        // the timeout, then read what is left. A closed connection ends long
+        // A client that does not read does not see the close either: wait
+        // until the server has dropped it (the other client's connection is
+        // closed too), then read what is left. A closed connection ends long
         // before the 48 MiB are through.
-        try await Task.sleep(for: .seconds(2))
+        #expect(await gateway.waitForConnections(atMost: 0, timeout: .seconds(20)), "the server closes the stalled connection")
         #expect(await stuck.drainUntilClosed(timeout: .seconds(10)), "the stalled connection is closed")
         #expect(stuck.receivedByteCount < content.count)
         let again = try await gateway.request("/ipfs/\(hello.cid)")
@@ -230,7 +230,7 @@ import UnixFS
         #expect(try await third.readResponse().status == 503)
         #expect(await third.waitForClose())
         second.close()
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await gateway.waitForConnections(atMost: 1), "the server sees the second connection go")
         let fourth = try await gateway.connect()
         defer { fourth.close() }
         try await fourth.send(TestConnection.requestText("/ipfs/\(root)/hello.txt"))
@@ -255,7 +255,10 @@ import UnixFS
         let busy = try await gateway.connect(autoRead: false)
         try await busy.send(TestConnection.requestText("/ipfs/\(file.cid)"))
         busy.readOnce()
-        try await Task.sleep(for: .milliseconds(100))
+        // Shutdown starts once the response is under way.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while busy.receivedByteCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(busy.receivedByteCount > 0, "the response has begun")
         let shutdown = Task { try await gateway.stop() }
         #expect(await idle.waitForClose(), "an idle connection closes at once")
         // Now read the whole body: it arrives complete, then the connection closes.

@@ -84,6 +84,15 @@ struct TestGateway {
     }
 
     func stop() async throws { try await server.shutdown() }
+
+    /// Waits until the server holds `count` connections or fewer; false on timeout.
+    func waitForConnections(atMost count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while server.connectionCount > count, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return server.connectionCount <= count
+    }
 }
 
 /// A parsed HTTP response as a test sees it.

@@ -165,8 +165,16 @@ struct HostTests {
             }
             try await stream.closeWrite()
         }
-        try await Task.sleep(for: .milliseconds(500))
-        let stalled = written.value
+        // The writer fills the peer's window, then stops: wait until it has
+        // begun and its count holds still.
+        #expect(await eventually(timeout: .seconds(10)) { written.value > 0 })
+        var stalled = written.value
+        var stableSince = ContinuousClock.now
+        while ContinuousClock.now - stableSince < .milliseconds(300) {
+            try await Task.sleep(for: .milliseconds(10))
+            if written.value != stalled { stalled = written.value; stableSince = ContinuousClock.now }
+            if stalled > YamuxConfiguration.initialWindow + 64 * 1024 { break }
+        }
         #expect(stalled <= YamuxConfiguration.initialWindow + 64 * 1024, "\(stalled) bytes accepted while nobody read")
         release.continuation.yield()
         try await writer.value
