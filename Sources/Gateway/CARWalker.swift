@@ -129,13 +129,17 @@ final class CARWalker {
         let sizes = node.unixfs?.blockSizes ?? []
         for (index, link) in node.links.enumerated() where index < sizes.count {
             guard offset < wanted.upperBound else { return }
-            let childRange = offset..<(offset + sizes[index])
+            // UnixFSNode checks its own sizes, not that a child holds what its parent says.
+            let (end, overflow) = offset.addingReportingOverflow(sizes[index])
+            guard !overflow else { throw CARStreamFailure.undecodable(link.cid) }
+            let childRange = offset..<end
             if childRange.overlaps(wanted) {
                 let bytes = try await fetch(link.cid)
                 if try await send(link.cid, bytes), link.cid.codec == .dagPB {
                     guard let child = try? UnixFSNode(cid: link.cid, block: bytes) else {
                         throw CARStreamFailure.undecodable(link.cid)
                     }
+                    guard child.size == sizes[index] else { throw CARStreamFailure.undecodable(link.cid) }
                     try await walkFileRange(child, start: offset, wanted: wanted)
                 }
             }

@@ -23,6 +23,8 @@ public struct UnixFSNode: Sendable {
     /// Range in `block` of the node's own content bytes (file data, symlink target).
     public let dataRange: Range<Int>
     /// File content size (files), target length (symlinks), 0 for directories.
+    /// For a dag-pb file node, `init` checked that its data and blocksizes
+    /// add up to its filesize (when it has one) without overflow.
     public var size: UInt64 {
         switch kind {
         case .file: unixfs.map { $0.fileSize ?? UInt64(dataRange.count) + $0.blockSizes.reduce(0, +) } ?? UInt64(block.count)
@@ -68,6 +70,18 @@ public struct UnixFSNode: Sendable {
                 kind = .file
                 if !links.isEmpty && inner.message.blockSizes.count != links.count {
                     throw UnixFSError(.malformedUnixFS, "\(cid): \(links.count) links but \(inner.message.blockSizes.count) blocksizes")
+                }
+                // A file's bytes are its own and its children's: sizes that
+                // overflow, or a filesize that disagrees with them, would send
+                // readers' offsets past what the DAG holds.
+                var total = UInt64(dataRange.count)
+                for blockSize in inner.message.blockSizes {
+                    let (sum, overflow) = total.addingReportingOverflow(blockSize)
+                    guard !overflow else { throw UnixFSError(.malformedUnixFS, "\(cid): blocksizes overflow 64 bits") }
+                    total = sum
+                }
+                if let fileSize = inner.message.fileSize, fileSize != total {
+                    throw UnixFSError(.malformedUnixFS, "\(cid): filesize \(fileSize), but its data and blocksizes hold \(total) bytes")
                 }
             case .directory: kind = .directory
             case .hamtShard: kind = .hamtDirectory

@@ -145,6 +145,30 @@ struct ReaderTests {
         try await store2.put(importFile(Array(repeating: 7, count: 10), FileImportParameters()).blocks + [Block(cid: lyingCID, bytes: lying)])
         await #expect(throws: UnixFSError.malformedUnixFS) { try await Self.read(UnixFSReader(source: store2), lyingCID) }
     }
+
+    /// Found by FuzzDAGPB: blocksizes whose sum overflows trapped `size`.
+    @Test("blocksizes that overflow, or a filesize that disagrees with them, are refused when the node is decoded")
+    func inconsistentFileSizes() throws {
+        let leaf = importFile(Array(repeating: 7, count: 10), FileImportParameters()).root
+        let links = [DAGPBLink(cid: leaf.cid, tsize: leaf.tsize), DAGPBLink(cid: leaf.cid, tsize: leaf.tsize)]
+        let cases: [(UnixFSData, String)] = [
+            (UnixFSData(kind: .file, blockSizes: [UInt64.max, 2]), "overflow"),
+            (UnixFSData(kind: .file, fileSize: 1, blockSizes: [UInt64.max, 2]), "overflow"),
+            (UnixFSData(kind: .file, data: [1, 2, 3], blockSizes: [UInt64.max - 2, 1]), "overflow"),
+            (UnixFSData(kind: .file, fileSize: 21, blockSizes: [10, 10]), "filesize 21"),
+            (UnixFSData(kind: .file, data: [1, 2, 3], fileSize: 2), "filesize 2"),
+        ]
+        for (message, reason) in cases {
+            let bytes = DAGPBNode(links: message.data == nil || !message.blockSizes.isEmpty ? links : [],
+                                  data: message.encoded()).encoded()
+            let cid = CIDBuilder().cid(for: bytes, codec: .dagPB)
+            let error = #expect(throws: UnixFSError.malformedUnixFS) { try UnixFSNode(cid: cid, block: bytes) }
+            #expect(error.map { "\($0)".contains(reason) } == true, "\(message): \(error.map { "\($0)" } ?? "")")
+        }
+        // Consistent sizes still decode.
+        let good = DAGPBNode(links: links, data: UnixFSData(kind: .file, data: [1], fileSize: 21, blockSizes: [10, 10]).encoded()).encoded()
+        #expect(try UnixFSNode(cid: CIDBuilder().cid(for: good, codec: .dagPB), block: good).size == 21)
+    }
 }
 
 extension SeededBytes {
