@@ -14,6 +14,9 @@
 #      other, not with an open-loop tool's. Both get the same C and pause.
 #   4. Resident memory of both after the runs (tau: current and peak; its
 #      cache budget is CACHE_MIB, the store holds the files in memory too).
+#   5. CPU time per request in (1), user and kernel, of the server's
+#      processes (/proc/PID/stat): steadier across machines and background
+#      load than req/s, and it says where a gap is (user space is ours).
 #
 # Rounds alternate the servers and the medians are reported: figures drift
 # 10-15 % between runs on these 2-core machines (wrk shares the cores).
@@ -140,6 +143,16 @@ wrk_run() {
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' <<<"$out")
   echo "$rate $p99"
 }
+# cpu_ticks PID…: "user system" clock ticks of these processes so far.
+cpu_ticks() {
+  for pid in "$@"; do awk '{print $14, $15}' "/proc/$pid/stat"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
+}
+server_pids() {
+  if [ "$1" = nginx ]; then echo "$nginx_pid" $(pgrep -P "$nginx_pid"); else echo "$gateway_pid"; fi
+}
+ticks_per_second=$(getconf CLK_TCK)
+# per_request_us TICKS REQ_PER_S: microseconds of CPU per request over one run.
+per_request_us() { awk -v t="$1" -v r="$2" -v s="$seconds" -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", (r > 0 ? t / hz / (r * s) * 1e6 : 0)}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 
@@ -149,18 +162,25 @@ for port in "$nginx_port" "$tau_port"; do
   wrk -t2 -c4 -d3s "http://127.0.0.1:$port/big.bin" >/dev/null
 done
 
-declare -A small big
+declare -A small big user_us system_us
 for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) -eq 1 ]; then order="nginx tau"; else order="tau nginx"; fi
   for server in $order; do
     if [ "$server" = nginx ]; then port=$nginx_port; else port=$tau_port; fi
-    small[$server]+="$(wrk_run "$port" -t2 -c64 -d"${seconds}s" -s "$work/files.lua" | cut -d' ' -f1) "
+    read -r user0 system0 < <(cpu_ticks $(server_pids "$server"))
+    rate=$(wrk_run "$port" -t2 -c64 -d"${seconds}s" -s "$work/files.lua" | cut -d' ' -f1)
+    read -r user1 system1 < <(cpu_ticks $(server_pids "$server"))
+    small[$server]+="$rate "
+    user_us[$server]+="$(per_request_us $((user1 - user0)) "$rate") "
+    system_us[$server]+="$(per_request_us $((system1 - system0)) "$rate") "
     big[$server]+="$(WRK_PATH=/big.bin wrk_run "$port" -t2 -c8 -d"${seconds}s" --timeout 30s | cut -d' ' -f1) "
   done
 done
 for server in nginx tau; do
   small[$server]=$(tr ' ' '\n' <<<"${small[$server]}" | grep . | median)
   big[$server]=$(tr ' ' '\n' <<<"${big[$server]}" | grep . | median)
+  user_us[$server]=$(tr ' ' '\n' <<<"${user_us[$server]}" | grep . | median)
+  system_us[$server]=$(tr ' ' '\n' <<<"${system_us[$server]}" | grep . | median)
 done
 
 # Latency at half of nginx's peak rate, same connections and pacing for both.
@@ -195,6 +215,8 @@ echo
 echo "| measure | nginx | tau | tau / nginx |"
 echo "|---|---|---|---|"
 echo "| 4 KiB files, wrk -t2 -c64: req/s | ${small[nginx]} | ${small[tau]} | $(ratio "${small[tau]}" "${small[nginx]}") |"
+echo "| 4 KiB files: user CPU per request, µs | ${user_us[nginx]} | ${user_us[tau]} | $(ratio "${user_us[tau]}" "${user_us[nginx]}") |"
+echo "| 4 KiB files: kernel CPU per request, µs | ${system_us[nginx]} | ${system_us[tau]} | $(ratio "${system_us[tau]}" "${system_us[nginx]}") |"
 echo "| 64 MiB file, wrk -t2 -c8: GiB/s | $(gib "${big[nginx]}") | $(gib "${big[tau]}") | $(ratio "${big[tau]}" "${big[nginx]}") |"
 echo "| paced at ~${target} req/s ($connections conns, ${delay_ms} ms pause): req/s | ${paced_rate[nginx]} | ${paced_rate[tau]} | $(ratio "${paced_rate[tau]}" "${paced_rate[nginx]}") |"
 echo "| paced: p99 latency, ms | ${paced_p99[nginx]} | ${paced_p99[tau]} | $(ratio "${paced_p99[tau]}" "${paced_p99[nginx]}") |"
