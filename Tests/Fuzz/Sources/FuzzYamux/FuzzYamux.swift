@@ -41,7 +41,9 @@ let configuration: YamuxConfiguration = {
 }()
 
 struct Summary: Equatable {
-    var events: [String] = []
+    /// Events other than data, in order (compared as values: describing
+    /// each as text cost most of an input's time).
+    var events: [YamuxSession.Event] = []
     var data: [UInt32: [UInt8]] = [:]
     var opened: [UInt32] = []
     var outbox: [UInt8] = []
@@ -76,12 +78,12 @@ func feed(_ input: [UInt8], pieceSize: Int) -> (summary: Summary, session: Yamux
                     case .streamOpened(let id):
                         open.insert(id)
                         summary.opened.append(id)
-                        summary.events.append("\(event)")
+                        summary.events.append(event)
                     case .streamReset(let id), .streamClosed(let id):
                         open.remove(id)
-                        summary.events.append("\(event)")
+                        summary.events.append(event)
                     default:
-                        summary.events.append("\(event)")
+                        summary.events.append(event)
                     }
                 }
             }
