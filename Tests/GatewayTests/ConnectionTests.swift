@@ -256,9 +256,7 @@ import UnixFS
         try await busy.send(TestConnection.requestText("/ipfs/\(file.cid)"))
         busy.readOnce()
         // Shutdown starts once the response is under way.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while busy.receivedByteCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
-        #expect(busy.receivedByteCount > 0, "the response has begun")
+        #expect(await waitUntil(timeout: .seconds(20)) { busy.receivedByteCount > 0 }, "the response has begun")
         let shutdown = Task { try await gateway.stop() }
         #expect(await idle.waitForClose(), "an idle connection closes at once")
         // Now read the whole body: it arrives complete, then the connection closes.

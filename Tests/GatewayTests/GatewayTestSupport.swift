@@ -87,11 +87,7 @@ struct TestGateway {
 
     /// Waits until the server holds `count` connections or fewer; false on timeout.
     func waitForConnections(atMost count: Int, timeout: Duration = .seconds(10)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while server.connectionCount > count, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return server.connectionCount <= count
+        await waitUntil(timeout: timeout) { server.connectionCount <= count }
     }
 }
 
@@ -318,4 +314,13 @@ func fileContent(_ cid: CID, in store: MemoryBlockStore) async throws -> [UInt8]
     var bytes: [UInt8] = []
     try await UnixFSReader(source: store).read(cid) { bytes.append(contentsOf: $0) }
     return bytes
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while !condition(), ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
 }
