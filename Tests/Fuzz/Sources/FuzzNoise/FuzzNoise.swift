@@ -43,11 +43,13 @@ public func fuzzNoise(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     var decoder = NoiseFrameDecoder(key: [UInt8](repeating: 7, count: 32))
     let pieceSize = input.isEmpty ? 1 : Int(input[0] % 32) + 1
+    // Pieces are slices of the one input buffer (no allocation per piece).
+    let frames = ByteBuffer(bytes: input)
     var offset = 0
     do {
         while offset < input.count {
             let end = min(offset + pieceSize, input.count)
-            try decoder.decrypt(ByteBuffer(bytes: input[offset..<end]), allocator: ByteBufferAllocator()) { _ in }
+            try decoder.decrypt(frames.getSlice(at: offset, length: end - offset)!, allocator: allocator) { _ in }
             offset = end
         }
     } catch let error as P2PError {
@@ -57,6 +59,8 @@ public func fuzzNoise(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     return 0
 }
+
+let allocator = ByteBufferAllocator()
 
 // Fixed keys: no key generation per run.
 let identity = try! KeyPair(seed: [UInt8](repeating: 1, count: 32))
