@@ -3,6 +3,8 @@
 #   - `tau add` of a generated file into a fresh repo (durable when it exits),
 #     profiles unixfs-v0-2015 and unixfs-v1-2025, against `openssl dgst -sha256`
 #     of the same file (SHA-256 at the speed of the CPU's SHA extensions);
+#   - `tau add -n` (hash only, leaves hashed on every core) against the same;
+#   - `dd conv=fdatasync` of the same file: the disk's limit for durable adds;
 #   - `tau cat` of the added file to /dev/null against `cat` of the source file;
 #   - `tau add -r` of a directory of 10,000 small files (files/s).
 # Each figure is the median of RUNS runs (default 5); peak RSS is the largest
@@ -50,6 +52,12 @@ fresh_add() {
 run_series openssl measure openssl dgst -sha256 "$input"
 run_series add-v0 fresh_add --profile=unixfs-v0-2015
 run_series add-v1 fresh_add --profile=unixfs-v1-2025
+only_hash() { measure "$tau" add -n -Q --progress=false "$@" "$input"; }
+run_series hash-v0 only_hash --profile=unixfs-v0-2015
+run_series hash-v1 only_hash --profile=unixfs-v1-2025
+# The disk's limit for durable adds: the same bytes written and synced.
+run_series dd measure dd if="$input" of="$work/copy" bs=4M conv=fdatasync status=none
+rm -f "$work/copy"
 run_series openssl2 measure openssl dgst -sha256 "$input"
 openssl_s=$(printf '%s\n%s\n' "${seconds[openssl]}" "${seconds[openssl2]}" | sort -n | head -1)
 
@@ -80,6 +88,9 @@ echo "|---|---|---|---|---|"
 echo "| openssl dgst -sha256, ${size_mib} MiB (reference) | $openssl_s | $(rate "$openssl_s") | 1.00 | ${rss[openssl]} MiB |"
 echo "| tau add --profile=unixfs-v0-2015 | ${seconds[add-v0]} | $(rate "${seconds[add-v0]}") | $(ratio "${seconds[add-v0]}" "$openssl_s") | ${rss[add-v0]} MiB |"
 echo "| tau add --profile=unixfs-v1-2025 | ${seconds[add-v1]} | $(rate "${seconds[add-v1]}") | $(ratio "${seconds[add-v1]}" "$openssl_s") | ${rss[add-v1]} MiB |"
+echo "| dd bs=4M conv=fdatasync of the same file (the disk's limit) | ${seconds[dd]} | $(rate "${seconds[dd]}") | – | ${rss[dd]} MiB |"
+echo "| tau add -n (hash only) --profile=unixfs-v0-2015 | ${seconds[hash-v0]} | $(rate "${seconds[hash-v0]}") | $(ratio "${seconds[hash-v0]}" "$openssl_s") | ${rss[hash-v0]} MiB |"
+echo "| tau add -n (hash only) --profile=unixfs-v1-2025 | ${seconds[hash-v1]} | $(rate "${seconds[hash-v1]}") | $(ratio "${seconds[hash-v1]}" "$openssl_s") | ${rss[hash-v1]} MiB |"
 echo "| cat of the source file (reference) | ${seconds[cat]} | $(rate "${seconds[cat]}") | 1.00 | ${rss[cat]} MiB |"
 echo "| tau cat of the added file | ${seconds[taucat]} | $(rate "${seconds[taucat]}") | $(ratio "${seconds[taucat]}" "${seconds[cat]}") | ${rss[taucat]} MiB |"
 files_per_s=$(awk -v s="${seconds[dir]}" 'BEGIN {printf "%.0f", 10100 / s}')

@@ -15,15 +15,19 @@ public struct FileImportParameters: Sendable {
     public var maxLinks: Int
     /// Mode and mtime for the file's root node.
     public var attributes: FileAttributes
+    /// Where leaves are hashed; the DAG is the same either way.
+    public var leafHashing: LeafHashing
 
     public init(chunker: ChunkerSpec = .size(262_144), layout: Layout = .balanced, rawLeaves: Bool = false,
-                cids: CIDBuilder = CIDBuilder(), maxLinks: Int = 174, attributes: FileAttributes = FileAttributes()) {
+                cids: CIDBuilder = CIDBuilder(), maxLinks: Int = 174, attributes: FileAttributes = FileAttributes(),
+                leafHashing: LeafHashing = .inline) {
         self.chunker = chunker
         self.layout = layout
         self.rawLeaves = rawLeaves
         self.cids = cids
         self.maxLinks = maxLinks
         self.attributes = attributes
+        self.leafHashing = leafHashing
     }
 
     /// How leaves are encoded: raw blocks, or dag-pb nodes of UnixFS type File
@@ -40,7 +44,10 @@ public struct FileImportParameters: Sendable {
 /// after each call (they accumulate otherwise).
 ///
 /// Memory: one chunk (≤ 2 MiB) plus `O(maxLinks × depth)` links, whatever the
-/// file size; emitted blocks are owned by the caller once taken.
+/// file size, and with `.concurrent` leaf hashing up to three batches of
+/// leaves being hashed; emitted blocks are owned by the caller once taken.
+/// With `.concurrent` hashing, blocks come out later (a batch at a time) but
+/// in the same order.
 public struct FileImporter {
     public let parameters: FileImportParameters
     private var chunker: any Chunker
@@ -53,6 +60,10 @@ public struct FileImporter {
     /// the root and may still need the file's attributes.
     private var heldFirstLeaf: (block: Block, link: FileLink)?
     private var leafCount = 0
+    /// Leaves waiting for their CIDs, with `.concurrent` hashing.
+    private var hashPipeline: LeafHashPipeline?
+    /// Headers of full fixed-size leaves, made at the first `readChunk`.
+    private var fixedLeaves: FixedLeafTemplate?
     /// File bytes consumed so far.
     public private(set) var bytesWritten: UInt64 = 0
 
@@ -65,6 +76,12 @@ public struct FileImporter {
         case .trickle: layout = TrickleLayout(maxLinks: parameters.maxLinks, cids: parameters.cids)
         }
         pending.reserveCapacity(min(parameters.chunker.maxChunkSize, 1 << 21))
+        if case .concurrent(let batchBytes) = parameters.leafHashing {
+            // Only dag-pb leaves without attributes and raw leaves are deferred;
+            // a file's single leaf is re-encoded at `finish` if it needs them.
+            let codec: Multicodec = parameters.rawLeaves ? .raw : .dagPB
+            hashPipeline = LeafHashPipeline(batchBytes: batchBytes, codec: codec, cids: parameters.cids)
+        }
     }
 
     /// Feeds the next piece of the file.
@@ -89,6 +106,33 @@ public struct FileImporter {
         }
     }
 
+    /// The chunk size when every chunk but the last has the same size (the
+    /// `size-N` chunker) and the file so far ends on a chunk boundary: then
+    /// `readChunk` can read the next chunk straight into its leaf.
+    public var fixedChunkSize: Int? {
+        guard case .size(let size) = parameters.chunker, pending.isEmpty else { return nil }
+        return size
+    }
+
+    /// Feeds the next chunk by reading it in place, without a copy: `fill`
+    /// writes into the region it is given and returns how many bytes it
+    /// wrote, the whole region unless the file ends (then fewer, or 0).
+    /// Returns that count. Only when `fixedChunkSize` is not `nil`; mixing
+    /// with `write` is allowed at chunk boundaries.
+    public mutating func readChunk(_ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
+        guard let size = fixedChunkSize else { preconditionFailure("readChunk needs a size-N chunker at a chunk boundary") }
+        if fixedLeaves?.chunkSize != size { fixedLeaves = FixedLeafTemplate(chunkSize: size, encoder: leaves) }
+        guard let (bytes, count) = try fixedLeaves!.leaf(fill) else { return 0 }
+        bytesWritten += UInt64(count)
+        if hashPipeline != nil {
+            for leaf in hashPipeline!.add(bytes, fileSize: UInt64(count)) { place(leaf) }
+        } else {
+            let cid = parameters.cids.cid(for: bytes, codec: parameters.rawLeaves ? .raw : .dagPB)
+            place((Block(cid: cid, bytes: bytes), FileLink(cid: cid, fileSize: UInt64(count), tsize: UInt64(bytes.count))))
+        }
+        return count
+    }
+
     /// Feeds the next piece of the file.
     public mutating func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write($0) }
@@ -99,6 +143,9 @@ public struct FileImporter {
         if !pending.isEmpty {
             pending.withUnsafeBytes { addLeaf($0) }
             pending.removeAll(keepingCapacity: true)
+        }
+        if hashPipeline != nil {
+            for leaf in hashPipeline!.drain() { place(leaf) }
         }
         chunker.reset()
         if let root = layout.finish(attributes: parameters.attributes, blocks: &blocks) {
@@ -130,7 +177,17 @@ public struct FileImporter {
     public var pendingBlockCount: Int { blocks.count }
 
     private mutating func addLeaf(_ chunk: UnsafeRawBufferPointer) {
-        let (block, link) = leaves.encode(chunk)
+        guard hashPipeline != nil else {
+            place(leaves.encode(chunk))
+            return
+        }
+        let named = hashPipeline!.add(leaves.encodeBytes(chunk), fileSize: UInt64(chunk.count))
+        for leaf in named { place(leaf) }
+    }
+
+    /// Puts a named leaf in the DAG, in file order.
+    private mutating func place(_ leaf: (block: Block, link: FileLink)) {
+        let (block, link) = leaf
         leafCount += 1
         if parameters.layout == .balanced {
             if leafCount == 1 {

@@ -37,6 +37,15 @@ public struct LeafEncoder: Sendable {
         }
     }
 
+    /// The leaf's bytes for `chunk` (copied once), not yet named: the codec is
+    /// raw or dag-pb as `format` says. For hashing elsewhere.
+    public func encodeBytes(_ chunk: UnsafeRawBufferPointer) -> [UInt8] {
+        switch format {
+        case .raw: [UInt8](chunk)
+        case .unixfs(let kind): Self.encodeUnixFSLeaf(chunk, kind: kind, attributes: FileAttributes())
+        }
+    }
+
     /// `PBNode{Data: UnixFS{Type, Data: chunk, filesize}}`, copying the chunk
     /// once. An empty chunk (the empty file) has no Data field, as boxo writes it.
     static func encodeUnixFSLeaf(_ chunk: UnsafeRawBufferPointer, kind: UnixFSData.Kind, attributes: FileAttributes) -> [UInt8] {
@@ -57,5 +66,55 @@ public struct LeafEncoder: Sendable {
         writer.writeLengthDelimitedHeader(field: 1, length: innerLength)
         message.write(into: &writer, data: payload)
         return writer.bytes
+    }
+}
+
+/// Leaves of a fixed chunk size built around bytes read straight into them:
+/// the chunk is never copied. The bytes around a full chunk (dag-pb and
+/// UnixFS headers, the filesize field after the data) are the same for every
+/// full chunk, so they are encoded once.
+struct FixedLeafTemplate {
+    let chunkSize: Int
+    let encoder: LeafEncoder
+    /// A full leaf's bytes before and after the chunk (empty for raw leaves).
+    private let prefix: [UInt8]
+    private let suffix: [UInt8]
+
+    init(chunkSize: Int, encoder: LeafEncoder) {
+        self.chunkSize = chunkSize
+        self.encoder = encoder
+        let sample = [UInt8](repeating: 0, count: chunkSize)
+        let encoded = sample.withUnsafeBytes { encoder.encodeBytes($0) }
+        // The chunk is the only run of `chunkSize` bytes in the leaf; it ends where
+        // the suffix (the filesize field, for UnixFS leaves) begins.
+        var suffixLength = 0
+        if case .unixfs = encoder.format {
+            suffixLength = ProtobufWriter.varintFieldLength(field: 3, UInt64(chunkSize))
+        }
+        let chunkStart = encoded.count - suffixLength - chunkSize
+        prefix = Array(encoded[..<chunkStart])
+        suffix = Array(encoded[(chunkStart + chunkSize)...])
+    }
+
+    /// A leaf whose chunk `fill` reads into the region it is given, returning
+    /// how many bytes it wrote: the region's size, or fewer only at the end
+    /// of the input. Returns `nil` when `fill` wrote nothing.
+    func leaf(_ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> (bytes: [UInt8], chunkCount: Int)? {
+        var count = 0
+        var bytes = try [UInt8](unsafeUninitializedCapacity: prefix.count + chunkSize + suffix.count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            count = try fill(UnsafeMutableRawBufferPointer(rebasing: raw[prefix.count..<(prefix.count + chunkSize)]))
+            precondition(count >= 0 && count <= chunkSize, "fill wrote \(count) of \(chunkSize) bytes")
+            let suffixStart = prefix.count + chunkSize
+            prefix.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[..<$0.count]).copyMemory(from: $0) }
+            suffix.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[suffixStart...]).copyMemory(from: $0) }
+            initialized = buffer.count
+        }
+        guard count > 0 else { return nil }
+        if count < chunkSize {
+            // The last, short chunk: its headers differ; encode it the usual way.
+            bytes = bytes.withUnsafeBytes { encoder.encodeBytes(UnsafeRawBufferPointer(rebasing: $0[prefix.count..<(prefix.count + count)])) }
+        }
+        return (bytes, count)
     }
 }

@@ -158,23 +158,52 @@ final class Adder {
     }
 
     private func importFile(descriptor: Int32) async throws -> FileLink {
-        var importer = FileImporter(parameters: options.file)
-        while true {
-            let count = read(descriptor, readBuffer.baseAddress, readBuffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CLIError("read failed: \(String(cString: strerror(errno)))")
+        // Leaves are hashed on every core while this thread reads and chunks;
+        // `write` waits (briefly, on CPU work only) when three batches are ahead.
+        var parameters = options.file
+        parameters.leafHashing = .concurrent()
+        var importer = FileImporter(parameters: parameters)
+        if importer.fixedChunkSize != nil {
+            // Fixed-size chunks are read straight into their leaves: no copy.
+            while true {
+                let count = try importer.readChunk { region in try Self.readFully(descriptor, into: region) }
+                progress?.advance(by: count)
+                if importer.pendingBlockCount > 0 { try await store(importer.takeBlocks()) }
+                if count < importer.fixedChunkSize! { break }
             }
-            if count == 0 { break }
-            importer.write(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
-            progress?.advance(by: count)
-            if importer.pendingBlockCount > 0 {
-                try await store(importer.takeBlocks())
+        } else {
+            while true {
+                let count = read(descriptor, readBuffer.baseAddress, readBuffer.count)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw CLIError("read failed: \(String(cString: strerror(errno)))")
+                }
+                if count == 0 { break }
+                importer.write(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
+                progress?.advance(by: count)
+                if importer.pendingBlockCount > 0 {
+                    try await store(importer.takeBlocks())
+                }
             }
         }
         let root = importer.finish()
         try await store(importer.takeBlocks())
         return root
+    }
+
+    /// Reads until `region` is full or the input ends; returns the bytes read.
+    private static func readFully(_ descriptor: Int32, into region: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        while filled < region.count {
+            let count = read(descriptor, region.baseAddress! + filled, region.count - filled)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CLIError("read failed: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        return filled
     }
 
     private func store(_ blocks: [Block]) async throws {

@@ -37,6 +37,51 @@ struct KuboAddFileTests {
         }
     }
 
+    /// Hashing leaves on other threads, in batches smaller than a leaf, of a
+    /// few leaves and of the default size, gives the same blocks in the same order.
+    @Test(arguments: try rows())
+    func concurrentHashingMatchesInline(_ row: Row) throws {
+        let input = vectorInput(try JSONSerialization.jsonObject(with: Data(row.input.utf8)) as! [String: Any])
+        var parameters = try importOptions(fromFlags: row.flags).resolve().file
+        let inline = importFile(input, parameters)
+        for batchBytes in [1, 600_000, 8 << 20] {
+            parameters.leafHashing = .concurrent(batchBytes: batchBytes)
+            let concurrent = importFile(input, parameters, pieceSize: 100_000)
+            #expect(concurrent.root == inline.root, "batches of \(batchBytes) bytes")
+            #expect(concurrent.blocks == inline.blocks, "batches of \(batchBytes) bytes")
+        }
+    }
+
+    /// Fixed-size chunks read straight into their leaves give the same blocks,
+    /// with leaves hashed inline and on other threads.
+    @Test(arguments: try rows())
+    func chunksReadInPlaceMatchWrites(_ row: Row) throws {
+        let input = vectorInput(try JSONSerialization.jsonObject(with: Data(row.input.utf8)) as! [String: Any])
+        var parameters = try importOptions(fromFlags: row.flags).resolve().file
+        guard case .size = parameters.chunker else { return }
+        let written = importFile(input, parameters)
+        for hashing in [LeafHashing.inline, .concurrent(batchBytes: 600_000)] {
+            parameters.leafHashing = hashing
+            var importer = FileImporter(parameters: parameters)
+            var blocks: [Block] = []
+            var offset = 0
+            while true {
+                let count = importer.readChunk { region in
+                    let count = min(region.count, input.count - offset)
+                    input.withUnsafeBytes { region.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+                    offset += count
+                    return count
+                }
+                blocks += importer.takeBlocks()
+                if count < importer.fixedChunkSize! { break }
+            }
+            let root = importer.finish()
+            blocks += importer.takeBlocks()
+            #expect(root == written.root, "\(hashing)")
+            #expect(blocks == written.blocks, "\(hashing)")
+        }
+    }
+
     @Test func exactBlocks() throws {
         let blocks = try kuboAddVectors()["blocks"] as! [[String: Any]]
         let emptyFile = importFile([], FileImportParameters()).blocks
