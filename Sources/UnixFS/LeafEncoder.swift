@@ -83,17 +83,24 @@ struct FixedLeafTemplate {
     init(chunkSize: Int, encoder: LeafEncoder) {
         self.chunkSize = chunkSize
         self.encoder = encoder
-        let sample = [UInt8](repeating: 0, count: chunkSize)
-        let encoded = sample.withUnsafeBytes { encoder.encodeBytes($0) }
-        // The chunk is the only run of `chunkSize` bytes in the leaf; it ends where
-        // the suffix (the filesize field, for UnixFS leaves) begins.
-        var suffixLength = 0
-        if case .unixfs = encoder.format {
-            suffixLength = ProtobufWriter.varintFieldLength(field: 3, UInt64(chunkSize))
+        guard case .unixfs(let kind) = encoder.format else {
+            prefix = []
+            suffix = []
+            return
         }
-        let chunkStart = encoded.count - suffixLength - chunkSize
-        prefix = Array(encoded[..<chunkStart])
-        suffix = Array(encoded[(chunkStart + chunkSize)...])
+        // The fields `encodeUnixFSLeaf` writes for a full chunk: PBNode.Data
+        // header, UnixFS Type, Data header, then (after the chunk) filesize.
+        let innerLength = ProtobufWriter.varintFieldLength(field: 1, kind.rawValue)
+            + ProtobufWriter.bytesFieldLength(field: 2, payload: chunkSize)
+            + ProtobufWriter.varintFieldLength(field: 3, UInt64(chunkSize))
+        var head = ProtobufWriter(capacity: 24)
+        head.writeLengthDelimitedHeader(field: 1, length: innerLength)
+        head.writeVarint(field: 1, kind.rawValue)
+        head.writeLengthDelimitedHeader(field: 2, length: chunkSize)
+        var tail = ProtobufWriter(capacity: 8)
+        tail.writeVarint(field: 3, UInt64(chunkSize))
+        prefix = head.bytes
+        suffix = tail.bytes
     }
 
     /// A leaf whose chunk `fill` reads into the region it is given, returning

@@ -71,6 +71,14 @@ final class LeafBatch: @unchecked Sendable {
         }
     }
 
+    /// Names every leaf on the caller's thread.
+    func hashHere(codec: Multicodec, cids builder: CIDBuilder) -> [(block: Block, link: FileLink)] {
+        bytes.indices.map { index in
+            let cid = builder.cid(for: bytes[index], codec: codec)
+            return (Block(cid: cid, bytes: bytes[index]), FileLink(cid: cid, fileSize: fileSizes[index], tsize: UInt64(bytes[index].count)))
+        }
+    }
+
     /// The named leaves, after every work item finished.
     func waitForBlocks() -> [(block: Block, link: FileLink)] {
         group.wait()
@@ -115,6 +123,12 @@ struct LeafHashPipeline {
 
     /// Every leaf added and not yet returned, in order.
     mutating func drain() -> [(block: Block, link: FileLink)] {
+        if hashing.isEmpty {
+            // A file smaller than a batch (most files of a tree): hashing here
+            // costs less than handing it to another thread and waiting.
+            defer { filling = LeafBatch() }
+            return filling.hashHere(codec: codec, cids: cids)
+        }
         if !filling.bytes.isEmpty { submitFilling() }
         defer { hashing.removeAll() }
         return hashing.flatMap { $0.waitForBlocks() }
