@@ -85,3 +85,19 @@ package.targets.append(.executableTarget(
     ],
     path: "Sources/tau-bench-gateway"
 ))
+
+// Bitswap stage by stage (store read, protobuf, Noise, pnet, Yamux, SHA-256,
+// LMDB write): CPU cost per byte of each, for scripts/bitswap-stages.sh.
+package.targets.append(.executableTarget(
+    name: "tau-bench-stages",
+    dependencies: [
+        "BenchSupport",
+        .product(name: "Bitswap", package: "tau"),
+        .product(name: "P2P", package: "tau"),
+        .product(name: "Repo", package: "tau"),
+        .product(name: "Blocks", package: "tau"),
+        .product(name: "Multiformats", package: "tau"),
+        .product(name: "NIOCore", package: "swift-nio"),
+    ],
+    path: "Sources/tau-bench-stages"
+))

@@ -65,7 +65,7 @@ extension Bitswap {
     func serve(_ stream: P2PStream, version: BitswapProtocol) async throws {
         do {
             while let frame = try await stream.readLengthPrefixed(maxLength: configuration.limits.maxMessageSize) {
-                let message = try BitswapMessage(decoding: Array(frame.readableBytesView), limits: configuration.limits)
+                let message = try BitswapMessage(decoding: frame, limits: configuration.limits)
                 try await process(message, from: stream.remotePeer)
             }
         } catch {

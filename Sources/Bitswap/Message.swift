@@ -5,6 +5,7 @@
 
 import Blocks
 import Multiformats
+import NIOCore
 import P2P
 import Protobuf
 
@@ -131,47 +132,16 @@ public struct BitswapMessage: Hashable, Sendable {
     /// in `blocks` (the receiver derives CIDv0 names); before 1.2.0 presences
     /// and want-have entries are left out (those versions have no such thing).
     public func encoded(for version: BitswapProtocol = .v120) -> [UInt8] {
-        var out = ProtobufWriter(capacity: blocks.reduce(64) { $0 + $1.bytes.count + 48 } + wantlist.count * 48)
-        let entries = version.hasPresences ? wantlist : wantlist.filter { $0.cancel || $0.wantType == .block }
-        if !entries.isEmpty || full {
-            var list = ProtobufWriter(capacity: entries.count * 48 + 4)
-            for entry in entries {
-                var item = ProtobufWriter(capacity: entry.cid.bytes.count + 16)
-                item.writeBytes(field: 1, entry.cid.bytes)
-                if entry.priority != 0 { item.writeVarint(field: 2, UInt64(bitPattern: Int64(entry.priority))) }
-                if entry.cancel { item.writeVarint(field: 3, 1) }
-                if version.hasPresences {
-                    if entry.wantType != .block { item.writeVarint(field: 4, UInt64(entry.wantType.rawValue)) }
-                    if entry.sendDontHave { item.writeVarint(field: 5, 1) }
-                }
-                list.writeBytes(field: 1, item.bytes)
-            }
-            if full { list.writeVarint(field: 2, 1) }
-            out.writeBytes(field: 1, list.bytes)
+        let parts = EncodedParts(self, version: version)
+        var out: [UInt8] = []
+        out.reserveCapacity(parts.length)
+        out.append(contentsOf: parts.head)
+        for (index, block) in blocks.enumerated() {
+            out.append(contentsOf: parts.blockHeads[index])
+            out.append(contentsOf: block.bytes)
         }
-        if version.usesPayload {
-            for block in blocks {
-                let prefix = CIDPrefix(block.cid).bytes
-                out.appendTag(field: 3, wire: .lengthDelimited)
-                let inner = ProtobufWriter.bytesFieldLength(field: 1, payload: prefix.count)
-                    + ProtobufWriter.bytesFieldLength(field: 2, payload: block.bytes.count)
-                out.appendVarint(UInt64(inner))
-                out.writeBytes(field: 1, prefix)
-                out.writeBytes(field: 2, block.bytes)
-            }
-        } else {
-            for block in blocks { out.writeBytes(field: 2, block.bytes) }
-        }
-        if version.hasPresences {
-            for presence in presences {
-                var item = ProtobufWriter(capacity: presence.cid.bytes.count + 8)
-                item.writeBytes(field: 1, presence.cid.bytes)
-                if presence.type != .have { item.writeVarint(field: 2, UInt64(presence.type.rawValue)) }
-                out.writeBytes(field: 4, item.bytes)
-            }
-        }
-        if pendingBytes != 0 { out.writeVarint(field: 5, UInt64(bitPattern: Int64(pendingBytes))) }
-        return out.bytes
+        out.append(contentsOf: parts.tail)
+        return out
     }
 
     /// The message as it goes on the wire: its length as an unsigned varint, then `encoded(for:)`.
@@ -182,6 +152,87 @@ public struct BitswapMessage: Hashable, Sendable {
         Varint.append(UInt64(body.count), to: &out)
         out.append(contentsOf: body)
         return out
+    }
+
+    /// Appends `framed(for:)`'s bytes to `buffer`, each block's bytes copied
+    /// once, straight from the block (what the sender hands to the stream).
+    public func writeFramed(for version: BitswapProtocol = .v120, into buffer: inout ByteBuffer) {
+        let parts = EncodedParts(self, version: version)
+        let prefix = Varint.encode(UInt64(parts.length))
+        buffer.reserveCapacity(minimumWritableBytes: prefix.count + parts.length)
+        buffer.writeBytes(prefix)
+        buffer.writeBytes(parts.head)
+        for (index, block) in blocks.enumerated() {
+            buffer.writeBytes(parts.blockHeads[index])
+            buffer.writeBytes(block.bytes)
+        }
+        buffer.writeBytes(parts.tail)
+    }
+
+    /// The protobuf of a message cut around its block bytes, which are not
+    /// copied here: everything before the first block (the wantlist, field 1),
+    /// each block's field header (tag, length, CID prefix for `payload`), and
+    /// everything after the last (presences, pending bytes). Field order is
+    /// the .proto's, as go-bitswap writes it.
+    private struct EncodedParts {
+        var head: [UInt8] = []
+        var blockHeads: [[UInt8]] = []
+        var tail: [UInt8] = []
+        /// The protobuf's length: the parts and the block bytes.
+        var length = 0
+
+        init(_ message: BitswapMessage, version: BitswapProtocol) {
+            let entries = version.hasPresences ? message.wantlist : message.wantlist.filter { $0.cancel || $0.wantType == .block }
+            if !entries.isEmpty || message.full {
+                var list = ProtobufWriter(capacity: entries.count * 48 + 4)
+                for entry in entries {
+                    var item = ProtobufWriter(capacity: entry.cid.bytes.count + 16)
+                    item.writeBytes(field: 1, entry.cid.bytes)
+                    if entry.priority != 0 { item.writeVarint(field: 2, UInt64(bitPattern: Int64(entry.priority))) }
+                    if entry.cancel { item.writeVarint(field: 3, 1) }
+                    if version.hasPresences {
+                        if entry.wantType != .block { item.writeVarint(field: 4, UInt64(entry.wantType.rawValue)) }
+                        if entry.sendDontHave { item.writeVarint(field: 5, 1) }
+                    }
+                    list.writeBytes(field: 1, item.bytes)
+                }
+                if message.full { list.writeVarint(field: 2, 1) }
+                var out = ProtobufWriter(capacity: list.bytes.count + 8)
+                out.writeBytes(field: 1, list.bytes)
+                head = out.bytes
+            }
+            blockHeads.reserveCapacity(message.blocks.count)
+            var blockBytes = 0
+            for block in message.blocks {
+                var out = ProtobufWriter(capacity: 48)
+                if version.usesPayload {
+                    let prefix = CIDPrefix(block.cid).bytes
+                    out.appendTag(field: 3, wire: .lengthDelimited)
+                    let inner = ProtobufWriter.bytesFieldLength(field: 1, payload: prefix.count)
+                        + ProtobufWriter.bytesFieldLength(field: 2, payload: block.bytes.count)
+                    out.appendVarint(UInt64(inner))
+                    out.writeBytes(field: 1, prefix)
+                    out.appendTag(field: 2, wire: .lengthDelimited)
+                } else {
+                    out.appendTag(field: 2, wire: .lengthDelimited)
+                }
+                out.appendVarint(UInt64(block.bytes.count))
+                blockHeads.append(out.bytes)
+                blockBytes += out.bytes.count + block.bytes.count
+            }
+            var out = ProtobufWriter(capacity: 16)
+            if version.hasPresences {
+                for presence in message.presences {
+                    var item = ProtobufWriter(capacity: presence.cid.bytes.count + 8)
+                    item.writeBytes(field: 1, presence.cid.bytes)
+                    if presence.type != .have { item.writeVarint(field: 2, UInt64(presence.type.rawValue)) }
+                    out.writeBytes(field: 4, item.bytes)
+                }
+            }
+            if message.pendingBytes != 0 { out.writeVarint(field: 5, UInt64(bitPattern: Int64(message.pendingBytes))) }
+            tail = out.bytes
+            length = head.count + blockBytes + tail.count
+        }
     }
 
     // MARK: Decoding
@@ -203,6 +254,24 @@ public struct BitswapMessage: Hashable, Sendable {
 
     public init(decoding bytes: [UInt8], limits: Limits = Limits()) throws(BitswapError) {
         try self.init(decoding: bytes[...], limits: limits)
+    }
+
+    /// Parses one message from the readable bytes of `buffer` (as read from
+    /// the stream), without copying them first; each block's bytes are copied
+    /// once, into the block.
+    public init(decoding buffer: ByteBuffer, limits: Limits = Limits()) throws(BitswapError) {
+        guard buffer.readableBytes <= limits.maxMessageSize else {
+            throw BitswapError(.limitExceeded, "message of \(buffer.readableBytes) bytes (limit \(limits.maxMessageSize))")
+        }
+        let outcome = buffer.withUnsafeReadableBytes { raw in
+            Result { () throws(BitswapError) -> BitswapMessage in
+                var message = BitswapMessage()
+                var reader = ProtoReader(raw)
+                try message.decode(&reader, limits: limits)
+                return message
+            }
+        }
+        self = try outcome.get()
     }
 
     private mutating func decode(_ reader: inout ProtoReader, limits: Limits) throws(BitswapError) {

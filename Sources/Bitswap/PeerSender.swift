@@ -120,11 +120,8 @@ final class PeerSender: Sendable {
         for _ in 0..<2 {
             do {
                 let (stream, version) = try await openStream()
-                let body = message.encoded(for: version)
                 var frame = ByteBuffer()
-                frame.reserveCapacity(body.count + Varint.maxLength)
-                frame.writeBytes(Varint.encode(UInt64(body.count)))
-                frame.writeBytes(body)
+                message.writeFramed(for: version, into: &frame)
                 try await stream.write(frame)
                 owner.countSent(message)
                 return true

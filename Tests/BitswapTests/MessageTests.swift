@@ -1,6 +1,7 @@
 import Bitswap
 import Blocks
 import Multiformats
+import NIOCore
 import Testing
 
 @Suite("Bitswap message codec")
@@ -31,6 +32,44 @@ struct MessageTests {
         #expect(hex(Self.exampleMessage.framed().prefix(2)) == "9601", "length 150 as a varint")
         let decoded = try BitswapMessage(decoding: bytes(hex: Self.workedExample))
         #expect(decoded == Self.exampleMessage)
+    }
+
+    /// The sender writes frames straight into a ByteBuffer and the receiver
+    /// decodes from the stream's buffer: the same bytes as `framed(for:)` for
+    /// every version, and the same message back, also from a slice whose
+    /// reader index is not 0 (a frame cut out of a larger read).
+    @Test func byteBufferFramesMatchArrayFrames() throws {
+        let v0 = Block(hashing: [0x0a, 0x02, 0x08, 0x01], codec: .dagPB, version: .v0)
+        let large = Block(hashing: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }, codec: .raw)
+        let messages = [
+            Self.exampleMessage,
+            BitswapMessage(),
+            BitswapMessage(pendingBytes: 7),
+            BitswapMessage(blocks: [v0, large, rawBlock("z")]),
+            BitswapMessage(wantlist: [.cancel(v0.cid)], full: true, blocks: [large],
+                           presences: [.init(cid: v0.cid, type: .have)]),
+        ]
+        for message in messages {
+            for version in BitswapProtocol.allCases {
+                var buffer = ByteBuffer()
+                message.writeFramed(for: version, into: &buffer)
+                let framed = message.framed(for: version)
+                #expect(Array(buffer.readableBytesView) == framed, "\(version)")
+                var withPrefix = ByteBuffer(bytes: [0xEE, 0xEE, 0xEE])
+                withPrefix.writeBytes(framed)
+                withPrefix.moveReaderIndex(forwardBy: 3)
+                var index = 0
+                let length = try Varint.decode(framed, at: &index)
+                withPrefix.moveReaderIndex(forwardBy: index)
+                let body = withPrefix.readSlice(length: Int(length))!
+                #expect(try BitswapMessage(decoding: body) == BitswapMessage(decoding: message.encoded(for: version)))
+            }
+        }
+        var oversized = ByteBuffer()
+        BitswapMessage(blocks: [large]).writeFramed(into: &oversized)
+        #expect(throws: BitswapError.self) {
+            try BitswapMessage(decoding: oversized, limits: .init(maxMessageSize: 1000))
+        }
     }
 
     @Test func negativePriorityIsTenByteVarint() throws {

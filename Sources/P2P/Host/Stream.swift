@@ -329,6 +329,9 @@ extension StreamCore {
 
     func read(exactly count: Int) async throws -> ByteBuffer {
         var result = ByteBuffer()
+        // Room for the whole message before the first piece goes in: growing
+        // by doubling would copy a 1 MiB Bitswap message about twice over.
+        var reserved = false
         while result.readableBytes < count {
             guard var chunk = try await read() else {
                 throw P2PError(.closed, "stream ended after \(result.readableBytes) of \(count) bytes")
@@ -342,6 +345,10 @@ extension StreamCore {
             } else if result.readableBytes == 0 && chunk.readableBytes == count {
                 return chunk
             } else {
+                if !reserved {
+                    result.reserveCapacity(count)
+                    reserved = true
+                }
                 result.writeBuffer(&chunk)
             }
         }
@@ -367,7 +374,10 @@ extension StreamCore {
                 if header.readableBytes == 0 { return nil }
                 throw P2PError(.closed, "stream ended inside a length prefix")
             }
-            header.writeBuffer(&chunk)
+            // The prefix is almost always whole in the first chunk: parse it
+            // there rather than copying the chunk (often the message's first
+            // 64 KiB or more) into a buffer of its own.
+            if header.readableBytes == 0 { header = chunk } else { header.writeBuffer(&chunk) }
             let view = header.readableBytesView
             var index = view.startIndex
             do {
