@@ -7,6 +7,8 @@
 //   tau-bench-stages [MIB=256] [RUNS=3]
 //   TAU_STAGES="11" tau-bench-stages ...   only the stages numbered (from 1)
 //
+// Rows marked "before" are the path as it was until commit 8515da1 (two more
+// copies), for comparison; they are left out of the sums.
 // Prints a Markdown table: stage, wall seconds for MIB and the process's CPU
 // seconds (user + system, all threads) of the run with the least CPU among
 // RUNS, MB/s per CPU-second, CPU-seconds per GiB. The sums use CPU time: the
@@ -99,11 +101,16 @@ let stages: [Stage] = [
             sink &+= found.count
         }
     },
-    Stage(side: "seed", name: "protobuf encode (BitswapMessage.encoded)") {
-        for message in messages { sink &+= message.encoded(for: .v120).count }
+    Stage(side: "seed", name: "message framed into the stream's ByteBuffer (writeFramed)") {
+        var frame = allocator.buffer(capacity: framedMessages[0].readableBytes)
+        for message in messages {
+            frame.clear()
+            message.writeFramed(for: .v120, into: &frame)
+            sink &+= frame.readableBytes
+        }
     },
-    Stage(side: "seed", name: "length prefix: copy into a ByteBuffer") {
-        for body in encodedMessages { sink &+= framed(body).readableBytes }
+    Stage(side: "before", name: "seed until 8515da1: encoded [UInt8], then copied into a ByteBuffer") {
+        for message in messages { sink &+= framed(message.encoded(for: .v120)).readableBytes }
     },
     Stage(side: "seed", name: "Noise encrypt (ChaCha20-Poly1305, 64 KiB frames)") {
         var encoder = NoiseFrameEncoder(key: key)
@@ -140,11 +147,26 @@ let stages: [Stage] = [
             }
         }
     },
-    Stage(side: "fetch", name: "message copied out of the stream (Array(frame))") {
-        for frame in framedMessages { sink &+= Array(frame.readableBytesView).count }
+    Stage(side: "fetch", name: "message assembled from the stream's pieces (one copy)") {
+        var assembled = allocator.buffer(capacity: framedMessages[0].readableBytes)
+        for frame in framedMessages {
+            assembled.clear()
+            var piece = frame
+            assembled.writeBuffer(&piece)
+            sink &+= assembled.readableBytes
+        }
     },
-    Stage(side: "fetch", name: "protobuf decode, blocks copied and named (SHA-256)") {
-        for body in encodedMessages { sink &+= try BitswapMessage(decoding: body).blocks.count }
+    Stage(side: "fetch", name: "protobuf decode from the ByteBuffer, blocks copied and named (SHA-256)") {
+        for frame in framedMessages {
+            var body = frame
+            var length = 0
+            while body.readInteger(as: UInt8.self)! & 0x80 != 0 { length += 1 }
+            sink &+= try BitswapMessage(decoding: body).blocks.count + length
+        }
+    },
+    Stage(side: "before", name: "fetch until 8515da1: Array(frame), then decode from the array") {
+        // A 1 MiB message's length prefix is 3 bytes.
+        for frame in framedMessages { sink &+= try BitswapMessage(decoding: Array(frame.readableBytesView.dropFirst(3))).blocks.count }
     },
     Stage(side: "fetch", name: "of which SHA-256 alone") {
         for block in blocks { sink &+= Int(Multihash(hashing: block.bytes, with: .sha2_256).digest.first!) }
@@ -182,7 +204,7 @@ for (number, stage) in stages.enumerated() where only?.contains(number + 1) ?? t
     }
     let perGiB = best.cpu * Double(1 << 30) / Double(total)
     print("| \(stage.side) | \(stage.name) | \(String(format: "%.3f", best.wall)) | \(String(format: "%.3f", best.cpu)) | \(Int(Double(total) / best.cpu / 1e6)) | \(String(format: "%.3f", perGiB)) |")
-    if stage.name.hasPrefix("of which") { continue }
+    if stage.name.hasPrefix("of which") || stage.side == "before" { continue }
     if stage.side == "both" {
         sums["seed", default: 0] += perGiB
         sums["fetch", default: 0] += perGiB
