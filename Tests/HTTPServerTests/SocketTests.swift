@@ -160,8 +160,13 @@ import TestSupport
         let limits = HTTPServer.Limits(maxHeaderBytes: 1024, idleTimeout: .milliseconds(800),
                                        requestHeadTimeout: .milliseconds(500), maxConnections: 3)
         let (server, port) = try await Self.start(limits: limits)
+        // The oversized head stays under 2 KiB, NIO's first read: the server
+        // has read all of it when it answers and closes, so the close is a
+        // FIN. Bytes left unread at close make the kernel send a reset, which
+        // can destroy the answer before the client reads it: the server has no
+        // lingering close yet, so this case would race on a loaded machine.
         for (raw, status) in [
-            ("GET /hello HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 2000))\r\n\r\n", "431"),
+            ("GET /hello HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 1500))\r\n\r\n", "431"),
             ("GET /hello HTTP/1.1\r\n\r\n", "400"),
             ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", "413"),
             ("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
