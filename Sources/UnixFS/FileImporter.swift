@@ -60,6 +60,8 @@ public struct FileImporter {
     /// the root and may still need the file's attributes.
     private var heldFirstLeaf: (block: Block, link: FileLink)?
     private var leafCount = 0
+    /// The codec of the leaves' CIDs.
+    private let leafCodec: Multicodec
     /// Leaves waiting for their CIDs, with `.concurrent` hashing.
     private var hashPipeline: LeafHashPipeline?
     /// Headers of full fixed-size leaves, made at the first `readChunk`.
@@ -76,11 +78,11 @@ public struct FileImporter {
         case .trickle: layout = TrickleLayout(maxLinks: parameters.maxLinks, cids: parameters.cids)
         }
         pending.reserveCapacity(min(parameters.chunker.maxChunkSize, 1 << 21))
+        leafCodec = parameters.rawLeaves ? .raw : .dagPB
         if case .concurrent(let batchBytes) = parameters.leafHashing {
             // Only dag-pb leaves without attributes and raw leaves are deferred;
             // a file's single leaf is re-encoded at `finish` if it needs them.
-            let codec: Multicodec = parameters.rawLeaves ? .raw : .dagPB
-            hashPipeline = LeafHashPipeline(batchBytes: batchBytes, codec: codec, cids: parameters.cids)
+            hashPipeline = LeafHashPipeline(batchBytes: batchBytes, codec: leafCodec, cids: parameters.cids)
         }
     }
 
@@ -124,12 +126,7 @@ public struct FileImporter {
         if fixedLeaves?.chunkSize != size { fixedLeaves = FixedLeafTemplate(chunkSize: size, encoder: leaves) }
         guard let (bytes, count) = try fixedLeaves!.leaf(fill) else { return 0 }
         bytesWritten += UInt64(count)
-        if hashPipeline != nil {
-            for leaf in hashPipeline!.add(bytes, fileSize: UInt64(count)) { place(leaf) }
-        } else {
-            let cid = parameters.cids.cid(for: bytes, codec: parameters.rawLeaves ? .raw : .dagPB)
-            place((Block(cid: cid, bytes: bytes), FileLink(cid: cid, fileSize: UInt64(count), tsize: UInt64(bytes.count))))
-        }
+        addEncodedLeaf(bytes, fileSize: UInt64(count))
         return count
     }
 
@@ -181,8 +178,17 @@ public struct FileImporter {
             place(leaves.encode(chunk))
             return
         }
-        let named = hashPipeline!.add(leaves.encodeBytes(chunk), fileSize: UInt64(chunk.count))
-        for leaf in named { place(leaf) }
+        addEncodedLeaf(leaves.encodeBytes(chunk), fileSize: UInt64(chunk.count))
+    }
+
+    /// Names an encoded leaf, here or on the hashing lanes, and places it.
+    private mutating func addEncodedLeaf(_ bytes: [UInt8], fileSize: UInt64) {
+        guard hashPipeline != nil else {
+            let cid = parameters.cids.cid(for: bytes, codec: leafCodec)
+            place((Block(cid: cid, bytes: bytes), FileLink(cid: cid, fileSize: fileSize, tsize: UInt64(bytes.count))))
+            return
+        }
+        for leaf in hashPipeline!.add(bytes, fileSize: fileSize) { place(leaf) }
     }
 
     /// Puts a named leaf in the DAG, in file order.

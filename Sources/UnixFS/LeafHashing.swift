@@ -73,19 +73,20 @@ final class LeafBatch: @unchecked Sendable {
 
     /// Names every leaf on the caller's thread.
     func hashHere(codec: Multicodec, cids builder: CIDBuilder) -> [(block: Block, link: FileLink)] {
-        bytes.indices.map { index in
-            let cid = builder.cid(for: bytes[index], codec: codec)
-            return (Block(cid: cid, bytes: bytes[index]), FileLink(cid: cid, fileSize: fileSizes[index], tsize: UInt64(bytes[index].count)))
-        }
+        named { builder.cid(for: bytes[$0], codec: codec) }
     }
 
     /// The named leaves, after every work item finished.
     func waitForBlocks() -> [(block: Block, link: FileLink)] {
         group.wait()
-        return bytes.indices.map { index in
-            let cid = cids[index]!
-            let block = Block(cid: cid, bytes: bytes[index])
-            return (block, FileLink(cid: cid, fileSize: fileSizes[index], tsize: UInt64(bytes[index].count)))
+        return named { cids[$0]! }
+    }
+
+    private func named(_ cid: (Int) -> CID) -> [(block: Block, link: FileLink)] {
+        bytes.indices.map { index in
+            let name = cid(index)
+            return (Block(cid: name, bytes: bytes[index]),
+                    FileLink(cid: name, fileSize: fileSizes[index], tsize: UInt64(bytes[index].count)))
         }
     }
 }
@@ -108,8 +109,6 @@ struct LeafHashPipeline {
         self.codec = codec
         self.cids = cids
     }
-
-    var isEmpty: Bool { filling.bytes.isEmpty && hashing.isEmpty }
 
     /// Adds a leaf; returns the leaves of the oldest batch when adding this one
     /// had to wait for it (else an empty array).

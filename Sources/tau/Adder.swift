@@ -166,44 +166,25 @@ final class Adder {
         if importer.fixedChunkSize != nil {
             // Fixed-size chunks are read straight into their leaves: no copy.
             while true {
-                let count = try importer.readChunk { region in try Self.readFully(descriptor, into: region) }
+                let count = try importer.readChunk { region in try readFully(descriptor, into: region) }
                 progress?.advance(by: count)
                 if importer.pendingBlockCount > 0 { try await store(importer.takeBlocks()) }
                 if count < importer.fixedChunkSize! { break }
             }
         } else {
             while true {
-                let count = read(descriptor, readBuffer.baseAddress, readBuffer.count)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw CLIError("read failed: \(String(cString: strerror(errno)))")
-                }
-                if count == 0 { break }
+                let count = try readFully(descriptor, into: readBuffer)
                 importer.write(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
                 progress?.advance(by: count)
                 if importer.pendingBlockCount > 0 {
                     try await store(importer.takeBlocks())
                 }
+                if count < readBuffer.count { break }
             }
         }
         let root = importer.finish()
         try await store(importer.takeBlocks())
         return root
-    }
-
-    /// Reads until `region` is full or the input ends; returns the bytes read.
-    private static func readFully(_ descriptor: Int32, into region: UnsafeMutableRawBufferPointer) throws -> Int {
-        var filled = 0
-        while filled < region.count {
-            let count = read(descriptor, region.baseAddress! + filled, region.count - filled)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CLIError("read failed: \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            filled += count
-        }
-        return filled
     }
 
     private func store(_ blocks: [Block]) async throws {

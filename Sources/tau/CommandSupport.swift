@@ -117,6 +117,21 @@ func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) throws {
     }
 }
 
+/// Reads until `region` is full or the input ends; returns the bytes read.
+func readFully(_ descriptor: Int32, into region: UnsafeMutableRawBufferPointer) throws -> Int {
+    var filled = 0
+    while filled < region.count {
+        let count = read(descriptor, region.baseAddress! + filled, region.count - filled)
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw CLIError("read failed: \(String(cString: strerror(errno)))")
+        }
+        if count == 0 { break }
+        filled += count
+    }
+    return filled
+}
+
 /// Reads a file descriptor to its end in pieces, as an async sequence (CAR import).
 struct FileDescriptorPieces: AsyncSequence {
     typealias Element = [UInt8]
