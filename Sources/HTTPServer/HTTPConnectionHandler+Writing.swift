@@ -213,15 +213,35 @@ extension HTTPConnectionHandler {
         services.metrics.recordResponse(status: status, bytes: bytes, nanoseconds: elapsed.nanoseconds)
     }
 
-    /// Closes once everything written so far has gone out.
+    /// Closes once everything written so far has gone out, lingering: the
+    /// FIN goes first, then what the client still sends is dropped until it
+    /// closes, or for `lingeringCloseTimeout` at most.
     func close() {
         guard let context else { return }
         state.closed()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
+            linger(context: context, written: result)
         }
+    }
+
+    private func linger(context: ChannelHandlerContext, written: Result<Void, any Error>) {
+        let timeout = TimeAmount(services.limits.lingeringCloseTimeout)
+        guard case .success = written, timeout > .zero, lingering == nil, context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
+        lingering = 0
+        let outputClosed = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: outputClosed)
+        outputClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        // The client's FIN closes the channel (no remote half-closure); else the bound does.
+        let bound = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+        context.channel.closeFuture.whenComplete { _ in bound.cancel() }
+        pending = nil
+        readHeld = false
+        context.read()
     }
 
     static let crlf = ByteBuffer(string: "\r\n")

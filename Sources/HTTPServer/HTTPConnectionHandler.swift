@@ -87,6 +87,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     var pumpNext: (() -> HTTPPumpStep)?
     var timer: Scheduled<Void>?
     var timerDeadline: NIODeadline?
+    /// Output closed, input drained and dropped until the client closes
+    /// (`HTTPServer.Limits.lingeringCloseTimeout`); how many bytes were dropped.
+    var lingering: Int?
 
     init(services: HTTPConnectionServices) {
         self.services = services
@@ -113,6 +116,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        if let dropped = lingering {
+            lingering = dropped + bytes.readableBytes
+            if lingering! > services.limits.lingeringCloseBytes { context.close(promise: nil) }
+            return
+        }
         guard state.phase != .closed else { return }
         if pending == nil {
             pending = bytes
@@ -135,7 +143,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Reads only what the current exchange needs: the next head when idle,
     /// body bytes while the handler wants them. Pipelined requests wait in the socket.
     func read(context: ChannelHandlerContext) {
-        if wantsBytes {
+        if wantsBytes || lingering != nil {
             context.read()
         } else {
             readHeld = true

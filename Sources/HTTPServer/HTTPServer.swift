@@ -43,6 +43,15 @@ public final class HTTPServer: Sendable {
         /// How long `shutdown` waits for exchanges under way before closing
         /// their connections. Default 10 s.
         public var shutdownGracePeriod: Duration
+        /// Lingering close: when the server ends a connection, it sends its
+        /// FIN first and reads and drops what the client still sends, for at
+        /// most this long or `lingeringCloseBytes`, before it closes. A close
+        /// with unread bytes makes the kernel send a reset, which can destroy
+        /// the last response (a 413, 431 or 408) before the client reads it.
+        /// Default 2 s; zero closes at once.
+        public var lingeringCloseTimeout: Duration
+        /// Most bytes dropped while lingering; more close at once. Default 1 MiB.
+        public var lingeringCloseBytes: Int
 
         public init(maxURILength: Int = 8192, maxHeaderBytes: Int = 16384, maxHeaderCount: Int = 100,
                     maxBodyBytes: Int = 1 << 20,
@@ -50,7 +59,8 @@ public final class HTTPServer: Sendable {
                     writeTimeout: Duration = .seconds(60), keepAliveRequests: Int = 10_000,
                     maxConnections: Int = 10_000,
                     writeBufferLowWaterMark: Int = 256 << 10, writeBufferHighWaterMark: Int = 1 << 20,
-                    shutdownGracePeriod: Duration = .seconds(10)) {
+                    shutdownGracePeriod: Duration = .seconds(10),
+                    lingeringCloseTimeout: Duration = .seconds(2), lingeringCloseBytes: Int = 1 << 20) {
             self.maxURILength = maxURILength
             self.maxHeaderBytes = maxHeaderBytes
             self.maxHeaderCount = maxHeaderCount
@@ -63,6 +73,8 @@ public final class HTTPServer: Sendable {
             self.writeBufferLowWaterMark = writeBufferLowWaterMark
             self.writeBufferHighWaterMark = writeBufferHighWaterMark
             self.shutdownGracePeriod = shutdownGracePeriod
+            self.lingeringCloseTimeout = lingeringCloseTimeout
+            self.lingeringCloseBytes = lingeringCloseBytes
         }
 
         var parserLimits: HTTPRequestParser.Limits {

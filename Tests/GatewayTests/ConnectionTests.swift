@@ -161,25 +161,37 @@ import UnixFS
         let (gateway, root) = try await Self.start(limits: limits)
         defer { Task { try await gateway.stop() } }
 
-        // A head trickling in (slowloris): 408, then closed.
-        let slow = try await gateway.connect()
-        try await slow.send("GET /ipfs/\(root)/hello.txt HTTP/1.1\r\n")
-        // On a loaded machine the head timeout may already have closed the
-        // connection; the 408 must be there either way.
-        try? await slow.send("Host: x\r\n")
-        let timedOut = try await slow.readResponse()
-        #expect(timedOut.status == 408)
-        #expect(await slow.waitForClose())
+        // A head trickling in (slowloris): 408, then closed. A test starved
+        // past the timeouts between connecting and sending finds the
+        // connection rightly closed as silent and tries again; three such
+        // tries fail it.
+        var timedOut: TestResponse?
+        for _ in 0..<3 where timedOut == nil {
+            let slow = try await gateway.connect()
+            guard (try? await slow.send("GET /ipfs/\(root)/hello.txt HTTP/1.1\r\n")) != nil else { continue }
+            // The head timeout may already have closed it; the 408 must be there either way.
+            try? await slow.send("Host: x\r\n")
+            guard let response = try? await slow.readResponse() else { continue }
+            timedOut = response
+            #expect(await slow.waitForClose())
+        }
+        #expect(timedOut?.status == 408)
 
-        // An idle keep-alive connection: closed without a word.
-        let idle = try await gateway.connect()
-        // The server can close no earlier than the idle timeout after the
-        // request went out (a starved client may see the close late).
-        let start = ContinuousClock.now
-        try await idle.send(TestConnection.requestText("/ipfs/\(root)/hello.txt"))
-        #expect(try await idle.readResponse().status == 200)
-        #expect(await idle.waitForClose(timeout: .seconds(10)))
-        #expect(ContinuousClock.now - start >= .milliseconds(1500))
+        // An idle keep-alive connection: closed without a word. The server
+        // can close no earlier than the idle timeout after the request went
+        // out (a starved client may see the close late).
+        var idleClosed = false
+        for _ in 0..<3 where !idleClosed {
+            let idle = try await gateway.connect()
+            let start = ContinuousClock.now
+            guard (try? await idle.send(TestConnection.requestText("/ipfs/\(root)/hello.txt"))) != nil,
+                  let response = try? await idle.readResponse() else { continue }
+            #expect(response.status == 200)
+            idleClosed = await idle.waitForClose(timeout: .seconds(10))
+            #expect(idleClosed)
+            #expect(ContinuousClock.now - start >= .milliseconds(1500))
+        }
+        #expect(idleClosed)
 
         // A connection that never sends anything goes the same way.
         let silent = try await gateway.connect()

@@ -156,31 +156,48 @@ import TestSupport
         await server.shutdown()
     }
 
+    /// Sends `raw` on a new connection and expects `status`, then the close.
+    static func expectAnswer(_ status: String, to raw: String, port: Int, unreset: Bool = false) async throws {
+        let connection = try await RawConnection.connect(port: port)
+        // The server may answer and close before it has read all of a
+        // refused request; the write then fails, and the answer counts.
+        _ = try? await connection.send(raw)
+        let text = await connection.waitFor { _, closed in closed }
+        #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(raw.prefix(50)): \(text.prefix(200))")
+        #expect(connection.isClosed)
+        if unreset { #expect(!connection.wasReset, "the server reset the connection instead of lingering") }
+    }
+
     @Test func limitsAndTimeoutsGetClearAnswers() async throws {
+        // Refusals on a server whose timeouts a starved test cannot reach;
+        // the 408s on one with short ones.
+        let patient = HTTPServer.Limits(maxHeaderBytes: 1024, idleTimeout: .seconds(30), requestHeadTimeout: .seconds(30),
+                                        lingeringCloseBytes: 4 << 20)
+        let (refusing, refusingPort) = try await Self.start(limits: patient)
+        for (raw, status) in [
+            ("GET /hello HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 1500))\r\n\r\n", "431"),
+            // Far more than the server reads: lingering close keeps the
+            // answer from being destroyed by a reset.
+            ("GET /hello HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 200_000))\r\n\r\n", "431"),
+            ("GET /hello HTTP/1.1\r\n\r\n", "400"),
+            ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", "413"),
+            ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n\(String(repeating: "b", count: 2_000_000))", "413"),
+            ("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+            ("POST /small HTTP/1.1\r\nHost: x\r\nExpect: later\r\nContent-Length: 1\r\n\r\n", "417"),
+        ] {
+            // Bytes unread at close would make the kernel send a reset.
+            try await Self.expectAnswer(status, to: raw, port: refusingPort, unreset: raw.utf8.count > 100_000)
+        }
+        await refusing.shutdown()
+
         let limits = HTTPServer.Limits(maxHeaderBytes: 1024, idleTimeout: .milliseconds(800),
                                        requestHeadTimeout: .milliseconds(500), maxConnections: 3)
         let (server, port) = try await Self.start(limits: limits)
-        // The oversized head stays under 2 KiB, NIO's first read: the server
-        // has read all of it when it answers and closes, so the close is a
-        // FIN. Bytes left unread at close make the kernel send a reset, which
-        // can destroy the answer before the client reads it: the server has no
-        // lingering close yet, so this case would race on a loaded machine.
-        for (raw, status) in [
-            ("GET /hello HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 1500))\r\n\r\n", "431"),
-            ("GET /hello HTTP/1.1\r\n\r\n", "400"),
-            ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", "413"),
-            ("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
-            ("POST /small HTTP/1.1\r\nHost: x\r\nExpect: later\r\nContent-Length: 1\r\n\r\n", "417"),
-            ("GET /hello HTTP/1.1\r\nHost: x\r\n", "408"),  // a head that never ends
-            ("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "408"),  // a body that never ends
+        for raw in [
+            "GET /hello HTTP/1.1\r\nHost: x\r\n",  // a head that never ends
+            "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  // a body that never ends
         ] {
-            let connection = try await RawConnection.connect(port: port)
-            // The server may answer and close before it has read all of a
-            // refused request; the write then fails, and the answer counts.
-            _ = try? await connection.send(raw)
-            let text = await connection.waitFor { _, closed in closed }
-            #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(raw.prefix(50)): \(text)")
-            #expect(connection.isClosed)
+            try await Self.expectAnswer("408", to: raw, port: port)
         }
         // Idle connections close; past the connection limit, 503.
         let idle = try await RawConnection.connect(port: port)

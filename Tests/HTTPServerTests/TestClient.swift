@@ -15,6 +15,8 @@ final class RawConnection: Sendable {
     final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
         let state = Mutex<(bytes: [UInt8], closed: Bool)>(([], false))
+        /// The connection ended in an error (a reset) rather than the server's FIN.
+        let failed = Atomic<Bool>(false)
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
@@ -26,6 +28,7 @@ final class RawConnection: Sendable {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
+            failed.store(true, ordering: .relaxed)
             context.close(promise: nil)
         }
     }
@@ -54,6 +57,8 @@ final class RawConnection: Sendable {
     }
 
     var isClosed: Bool { collector.state.withLock { $0.closed } }
+    /// The connection failed (reset by the server) instead of closing with a FIN.
+    var wasReset: Bool { collector.failed.load(ordering: .relaxed) }
     var text: String { collector.state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
     var bytes: [UInt8] { collector.state.withLock { $0.bytes } }
     var byteCount: Int { collector.state.withLock { $0.bytes.count } }
