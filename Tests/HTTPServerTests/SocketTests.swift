@@ -190,7 +190,7 @@ import TestSupport
         }
         await refusing.shutdown()
 
-        let limits = HTTPServer.Limits(maxHeaderBytes: 1024, idleTimeout: .milliseconds(800),
+        let limits = HTTPServer.Limits(maxHeaderBytes: 1024, idleTimeout: .seconds(3),
                                        requestHeadTimeout: .milliseconds(500), maxConnections: 3)
         let (server, port) = try await Self.start(limits: limits)
         for raw in [
