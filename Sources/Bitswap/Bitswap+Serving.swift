@@ -190,21 +190,36 @@ extension Bitswap {
         wakeContinuation.yield()
     }
 
+    /// A stream to `peer` was negotiated at `version`; before 1.2.0 the
+    /// want manager stops counting on its presences.
+    func peerSpeaks(_ peer: PeerID, _ version: BitswapProtocol) {
+        guard !version.hasPresences else { return }
+        let actions = state.withLock { state in
+            state.stopped ? .init() : state.wants.peerSendsNoPresences(peer, now: .now)
+        }
+        perform(actions)
+    }
+
     // MARK: Timer
 
     func tick() {
         let now = ContinuousClock.now
         let connected = Set(host.peers())
-        let speaking = connected.filter { peer in
-            host.peerstore.info(peer)?.protocols.contains { $0.hasPrefix("/ipfs/bitswap") } == true
+        // Whether each peer that announced Bitswap (identify) announced 1.2.0.
+        var presences: [PeerID: Bool] = [:]
+        for peer in connected {
+            guard let protocols = host.peerstore.info(peer)?.protocols,
+                  protocols.contains(where: { $0.hasPrefix("/ipfs/bitswap") }) else { continue }
+            presences[peer] = protocols.contains(BitswapProtocol.v120.rawValue)
         }
+        let speaking = Set(presences.keys)
         let (actions, boxes, gone) = state.withLock { state -> (WantManager<PeerID>.Actions, [Mailbox], [PeerSender]) in
             guard !state.stopped else { return (.init(), [], []) }
             var actions = WantManager<PeerID>.Actions()
             state.inboundPeers.formIntersection(connected)
             let known = Set(state.wants.connectedPeers)
             for peer in speaking.union(state.inboundPeers) where !known.contains(peer) {
-                actions.merge(state.wants.peerConnected(peer, now: now))
+                actions.merge(state.wants.peerConnected(peer, sendsPresences: presences[peer] ?? true, now: now))
             }
             var gone: [PeerSender] = []
             for peer in known where !connected.contains(peer) {

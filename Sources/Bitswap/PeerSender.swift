@@ -158,6 +158,7 @@ final class PeerSender: Sendable {
                     throw BitswapError(.stopped, "sender closed")
                 }
                 owner.readReplies(on: stream, version: version, sender: self)
+                owner.peerSpeaks(peer, version)
                 return (stream, version)
             } catch let error as P2PError where error == .protocolNotSupported {
                 lastError = error

@@ -79,6 +79,9 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
     private var recentOrder: [Multihash] = []
     private var recentHead = 0
     private var lastPrune: Instant?
+    /// Peers on Bitswap 1.0.0 or 1.1.0: they take no want-have and send no
+    /// HAVE or DONT_HAVE, so they are asked with want-block only (rule C11).
+    private var withoutPresences: Set<Peer> = []
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -115,10 +118,12 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
 
     /// A peer speaking Bitswap connected: it is asked for everything wanted
     /// (want-block where no peer is asked for the block, want-have elsewhere).
-    public mutating func peerConnected(_ peer: Peer, now: Instant) -> Actions {
+    /// `sendsPresences` false: the peer speaks Bitswap 1.0.0 or 1.1.0.
+    public mutating func peerConnected(_ peer: Peer, sendsPresences: Bool = true, now: Instant) -> Actions {
         var actions = Actions()
         guard !peers.contains(peer) else { return actions }
         peers.append(peer)
+        if !sendsPresences { withoutPresences.insert(peer) }
         lastActivity[peer] = now
         for key in Array(wants.keys) {
             guard var want = wants[key] else { continue }
@@ -132,10 +137,25 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
         return actions
     }
 
+    /// A connected peer turned out to speak Bitswap 1.0.0 or 1.1.0 (its
+    /// stream was negotiated so): it never answers the want-haves it was
+    /// counted for, so wants that wait for a HAVE ask it for the block.
+    public mutating func peerSendsNoPresences(_ peer: Peer, now: Instant) -> Actions {
+        var actions = Actions()
+        guard peers.contains(peer), withoutPresences.insert(peer).inserted else { return actions }
+        for key in Array(wants.keys) {
+            guard var want = wants[key], want.blockPeer == nil, !want.excluded.contains(peer) else { continue }
+            askBlock(&want, key: key, peer: peer, now: now, into: &actions)
+            wants[key] = want
+        }
+        return actions
+    }
+
     /// A peer went away: wants it was asked for move on.
     public mutating func peerDisconnected(_ peer: Peer, now: Instant) -> Actions {
         var actions = Actions()
         peers.removeAll { $0 == peer }
+        withoutPresences.remove(peer)
         lastActivity[peer] = nil
         askedOf[peer] = nil
         for key in Array(wants.keys) {
@@ -242,8 +262,9 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// After DONT_HAVE, a timeout or a disconnect: the next peer that said HAVE.
-    /// Without one the want waits for a HAVE or the next rebroadcast.
+    /// After DONT_HAVE, a timeout or a disconnect: the next peer that said
+    /// HAVE, else the next peer that cannot say HAVE (1.0.0, 1.1.0) and was
+    /// not tried. Without one the want waits for a HAVE or the next rebroadcast.
     private mutating func moveOn(_ want: inout Want, key: Multihash, now: Instant, into actions: inout Actions) {
         while !want.haves.isEmpty {
             let peer = want.haves.removeFirst()
@@ -251,6 +272,10 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
                 askBlock(&want, key: key, peer: peer, now: now, into: &actions)
                 return
             }
+        }
+        if !withoutPresences.isEmpty,
+           let peer = peers.first(where: { withoutPresences.contains($0) && !want.excluded.contains($0) }) {
+            askBlock(&want, key: key, peer: peer, now: now, into: &actions)
         }
     }
 
@@ -267,6 +292,8 @@ public struct WantManager<Peer: Hashable & Sendable>: Sendable {
 
     private mutating func askHave(_ want: inout Want, key: Multihash, peer: Peer, now: Instant,
                                   into actions: inout Actions) {
+        // A want-have would be dropped on the wire; moveOn asks such a peer for the block.
+        guard !withoutPresences.contains(peer) else { return }
         want.asked.insert(peer)
         askedOf[peer, default: [:]][key] = .some(nil)
         actions.send(BitswapMessage.Entry(cid: want.cid, priority: want.priority, wantType: .have,

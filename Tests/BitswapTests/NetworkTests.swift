@@ -229,6 +229,40 @@ struct NetworkTests {
         await Self.shutdown(client)
         await peer.shutdown()
     }
+    /// Rule C11 end to end: a real Bitswap node offering only `version`
+    /// holds the blocks, a 1.2.0 node holds none. Rebroadcasts and timeouts
+    /// are set to a minute, so the fetch can only finish in time if every
+    /// DONT_HAVE from the 1.2.0 node sends the want-block on to the old peer
+    /// at once.
+    @Test(arguments: [BitswapProtocol.v110, .v100])
+    func anOldPeerIsAskedRightAfterADontHave(version: BitswapProtocol) async throws {
+        let blocks = (0..<40).map { Block(hashing: Array("old block \($0)".utf8), codec: .dagPB, version: .v0) }
+        let oldStore = MemoryBlockStore()
+        try await oldStore.put(blocks)
+        let old = try await Self.node(oldStore) { $0.protocols = [version] }
+        let empty = try await Self.node()
+        let client = try await Self.node { configuration in
+            configuration.client = .init(blockTimeout: .seconds(60), rebroadcastInterval: .seconds(60))
+            configuration.stallTimeout = .seconds(60)
+        }
+        do {
+            try await client.0.connect(old.0.dialAddress)
+            try await client.0.connect(empty.0.dialAddress)
+            #expect(await eventually { client.1.peers.count == 2 })
+            let fetched = MemoryBlockStore()
+            let fetch = Task { try await client.1.prefetch(blocks.map(\.cid), into: fetched) }
+            let done = await eventually(timeout: .seconds(20)) { fetched.count == blocks.count }
+            if !done { fetch.cancel() }
+            _ = try? await fetch.value
+            #expect(done, "\(fetched.count) of \(blocks.count) blocks; the rest waited for a rebroadcast")
+            #expect(empty.1.statistics.blocksSent == 0)
+        } catch {
+            await Self.shutdown(client, old, empty)
+            throw error
+        }
+        await Self.shutdown(client, old, empty)
+    }
+
     @Test func countersForBlocksMessagesAndRefusedStreams() async throws {
         let blocks = (0..<5).map { rawBlock(size: 2000 + $0, seed: UInt64(100 + $0)) }
         let store = MemoryBlockStore()

@@ -51,6 +51,39 @@ struct WantManagerTests {
         #expect(Self.kinds(more) == ["b": ["have"]])
     }
 
+    /// Rule C11: a 1.0.0/1.1.0 peer never gets a want-have (it would be
+    /// dropped on the wire) and is asked for the block as soon as the
+    /// presence-speaking peers have said DONT_HAVE, not after a rebroadcast.
+    @Test func peersWithoutPresencesAreAskedForBlocks() throws {
+        var manager = Self.manager(peers: ["new"])
+        _ = manager.peerConnected("old", sendsPresences: false, now: Self.at(0))
+        let blocks = (0..<8).map { rawBlock("block \($0)") }
+        let asked = manager.want(blocks.map(\.cid), now: Self.at(0))
+        #expect(!(asked.entries["old"] ?? []).contains { $0.wantType == .have }, "no want-have to an old peer")
+        // The new peer lacks every block: each goes to the old peer at once.
+        for block in blocks where manager.blockPeer(for: block.cid) == "new" {
+            let moved = manager.received(from: "new", blocks: [], presences: [.init(cid: block.cid, type: .dontHave)],
+                                         now: Self.at(0.1))
+            #expect(Self.kinds(moved) == ["old": ["block"]])
+        }
+        #expect(blocks.allSatisfy { manager.blockPeer(for: $0.cid) == "old" })
+        let done = manager.received(from: "old", blocks: blocks, presences: [], now: Self.at(0.2))
+        #expect(done.delivered.count == blocks.count)
+
+        // A peer taken for 1.2.0 whose stream was negotiated at 1.1.0: wants
+        // waiting for its HAVE ask it for the block.
+        var late = Self.manager(peers: ["new", "old"])
+        let block = rawBlock("late")
+        _ = late.want([block.cid], now: Self.at(0))
+        let first = try #require(late.blockPeer(for: block.cid))
+        let second = first == "new" ? "old" : "new"
+        _ = late.received(from: first, blocks: [], presences: [.init(cid: block.cid, type: .dontHave)], now: Self.at(0.1))
+        #expect(late.blockPeer(for: block.cid) == nil, "waits for a HAVE from \(second)")
+        let fixed = late.peerSendsNoPresences(second, now: Self.at(0.2))
+        #expect(Self.kinds(fixed) == [second: ["block"]])
+        #expect(late.peerSendsNoPresences(second, now: Self.at(0.3)).isEmpty, "once")
+    }
+
     @Test func movesOnAfterDontHave() throws {
         var manager = Self.manager(peers: ["a", "b", "c"])
         let block = rawBlock("x")
