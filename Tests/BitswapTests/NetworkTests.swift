@@ -263,6 +263,30 @@ struct NetworkTests {
         await Self.shutdown(client, old, empty)
     }
 
+    /// The other way round: a node speaking only `version` fetches from a
+    /// node speaking all three; the blocks come in that version's field.
+    @Test(arguments: [BitswapProtocol.v110, .v100])
+    func anOldClientIsServed(version: BitswapProtocol) async throws {
+        let blocks = (0..<40).map { Block(hashing: Array("served old \($0)".utf8), codec: .dagPB, version: .v0) }
+        let store = MemoryBlockStore()
+        try await store.put(blocks)
+        let server = try await Self.node(store)
+        let client = try await Self.node { $0.protocols = [version] }
+        do {
+            try await client.0.connect(server.0.dialAddress)
+            #expect(await eventually { client.1.peers.count == 1 })
+            let fetched = MemoryBlockStore()
+            let result = try await client.1.prefetch(blocks.map(\.cid), into: fetched)
+            #expect(result.fetchedBlocks == blocks.count)
+            #expect(fetched.count == blocks.count)
+            #expect(server.1.statistics.blocksSent == blocks.count)
+        } catch {
+            await Self.shutdown(client, server)
+            throw error
+        }
+        await Self.shutdown(client, server)
+    }
+
     @Test func countersForBlocksMessagesAndRefusedStreams() async throws {
         let blocks = (0..<5).map { rawBlock(size: 2000 + $0, seed: UInt64(100 + $0)) }
         let store = MemoryBlockStore()
