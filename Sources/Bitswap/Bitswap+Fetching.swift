@@ -29,31 +29,34 @@ extension Bitswap {
 
     /// Fetches every block reachable from `root` (links of dag-pb and
     /// dag-cbor blocks, walked as blocks arrive) with up to `window` wants in
-    /// flight, storing each verified block in `store`. Blocks `store` has
+    /// flight (nil: the adaptive window, rule C12, up to
+    /// `configuration.window`), storing each verified block in `store`. Blocks `store` has
     /// already are read locally for their links, not fetched.
     /// - Throws: `.timeout` when nothing arrives for the stall timeout,
     ///   `.undecodableBlock` for a block whose links cannot be read, store errors.
     public func fetchDAG(root: CID, into store: any BlockStore, window: Int? = nil) async throws -> FetchResult {
-        try await fetch([root], walk: true, into: store, window: window ?? configuration.window)
+        try await fetch([root], walk: true, into: store, window: window)
     }
 
     /// Fetches `cids` (no link walking) with up to `window` wants in flight
-    /// into `store`, skipping those it has.
+    /// (nil: adaptive) into `store`, skipping those it has.
     public func prefetch(_ cids: [CID], into store: any BlockStore, window: Int? = nil) async throws -> FetchResult {
-        try await fetch(cids, walk: false, into: store, window: window ?? configuration.window)
+        try await fetch(cids, walk: false, into: store, window: window)
     }
 
-    func fetch(_ roots: [CID], walk: Bool, into store: any BlockStore, window: Int) async throws -> FetchResult {
+    func fetch(_ roots: [CID], walk: Bool, into store: any BlockStore, window fixedWindow: Int?) async throws -> FetchResult {
         let clock = ContinuousClock()
         let started = clock.now
         var result = FetchResult()
         var pending = roots.reversed() as [CID]
         var seen = Set<Multihash>()
-        var inFlight: [Multihash: CID] = [:]
+        var inFlight: [Multihash: (cid: CID, since: ContinuousClock.Instant)] = [:]
+        var window = WantWindow(configuration: .init(minimum: min(16, configuration.window), maximum: configuration.window,
+                                                     initial: min(32, configuration.window)))
         var toStore: [Block] = []
         var toStoreBytes = 0
         let box = try openMailbox()
-        defer { closeMailbox(box, wanted: Array(inFlight.values)) }
+        defer { closeMailbox(box, wanted: inFlight.values.map(\.cid)) }
 
         func children(of cid: CID, _ bytes: [UInt8]) throws -> [CID] {
             guard walk else { return [] }
@@ -66,7 +69,8 @@ extension Bitswap {
 
         while true {
             var batch: [CID] = []
-            while inFlight.count + batch.count < max(1, window), let cid = pending.popLast() {
+            let limit = max(1, fixedWindow ?? window.size)
+            while inFlight.count + batch.count < limit, let cid = pending.popLast() {
                 let key = cid.multihash
                 guard seen.insert(key).inserted else { continue }
                 if cid.isIdentity {
@@ -90,7 +94,8 @@ extension Bitswap {
                 batch.append(cid)
             }
             if !batch.isEmpty {
-                for cid in batch { inFlight[cid.multihash] = cid }
+                let now = clock.now
+                for cid in batch { inFlight[cid.multihash] = (cid, now) }
                 want(batch, for: box)
             }
             if toStore.count >= 32 || toStoreBytes >= 8 << 20 || (inFlight.isEmpty && !toStore.isEmpty) {
@@ -102,9 +107,11 @@ extension Bitswap {
             if inFlight.isEmpty { continue }
             guard let block = await box.next(deadline: clock.now + configuration.stallTimeout) else {
                 if !toStore.isEmpty { try? await store.put(toStore) }
-                throw endOfWait(inFlight.values.first!)
+                throw endOfWait(inFlight.values.first!.cid)
             }
-            guard inFlight.removeValue(forKey: block.cid.multihash) != nil else { continue }
+            guard let wanted = inFlight.removeValue(forKey: block.cid.multihash) else { continue }
+            let now = clock.now
+            window.delivered(bytes: block.bytes.count, latency: now - wanted.since, now: now)
             result.fetchedBlocks += 1
             result.fetchedBytes += block.bytes.count
             toStore.append(block)

@@ -47,7 +47,8 @@ public final class Bitswap: Sendable {
         public var protocols: [BitswapProtocol] = BitswapProtocol.allCases
         /// How often timeouts, rebroadcasts and the peer list are checked: 100 ms.
         public var tick: Duration = .milliseconds(100)
-        /// Wants in flight for one DAG fetch or prefetch: 256.
+        /// Most wants in flight for one DAG fetch or prefetch; below it the
+        /// window follows the bandwidth-delay product (`WantWindow`, rule C12): 256.
         public var window = 256
         /// A fetch (or `get`) that receives nothing for this long fails with `.timeout`: 30 s.
         public var stallTimeout: Duration = .seconds(30)

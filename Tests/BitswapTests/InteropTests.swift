@@ -19,12 +19,18 @@ final class BitswapPythonPeer: @unchecked Sendable {
     private let errorURL: URL
     private let state = Mutex<(lines: [String], ended: Bool)>(([], false))
 
-    init(_ arguments: [String]) throws {
+    /// `protocols`: the Bitswap versions the peer offers and tries (all by default).
+    init(_ arguments: [String], protocols: [BitswapProtocol]? = nil) throws {
         signal(SIGPIPE, SIG_IGN)
         errorURL = FileManager.default.temporaryDirectory.appendingPathComponent("tau-bitswap-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
         process.executableURL = TestEnvironment.python
         process.arguments = [Self.script] + arguments
+        if let protocols {
+            var environment = ProcessInfo.processInfo.environment
+            environment["BITSWAP_PROTOCOLS"] = protocols.map(\.rawValue).joined(separator: ",")
+            process.environment = environment
+        }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: errorURL)
@@ -95,8 +101,12 @@ struct InteropFailure: Error, CustomStringConvertible {
 struct InteropTests {
     static let size = 16 << 20
 
-    @Test func tauFetchesAFilePyLibp2pProvides() async throws {
-        let python = try BitswapPythonPeer(["provide", "\(Self.size)", "11"])
+    /// All versions (1.2.0 negotiated), then a peer restricted to 1.1.0
+    /// (1.0.0 carries only CIDv0 blocks; py-libp2p's files have raw leaves).
+    @Test(arguments: [nil, [BitswapProtocol.v110]])
+    func tauFetchesAFilePyLibp2pProvides(protocols: [BitswapProtocol]?) async throws {
+        let size = protocols == nil ? Self.size : Self.size / 8
+        let python = try BitswapPythonPeer(["provide", "\(size)", "11"], protocols: protocols)
         defer { python.stop() }
         let ready = try await python.nextLine(timeout: .seconds(40)).split(separator: " ").map(String.init)
         try #require(ready.count == 4 && ready[0] == "ready", "\(ready)")
@@ -109,10 +119,15 @@ struct InteropTests {
             let result = try await node.1.fetchDAG(root: root, into: store)
             let bytes = try await readFile(root, from: store)
             let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18
-            print("bitswap interop: tau fetched 16 MiB from py-libp2p (\(result.fetchedBlocks) blocks) in "
+            print("bitswap interop: tau fetched \(size >> 20) MiB from py-libp2p \(protocols?[0].rawValue ?? "") (\(result.fetchedBlocks) blocks) in "
                   + String(format: "%.3f s, %.1f MB/s", seconds, Double(bytes.count) / seconds / 1e6))
-            #expect(bytes.count == Self.size)
+            #expect(bytes.count == size)
             #expect(sha256(bytes) == ready[3])
+            if let protocols, let peer = address.peerID {
+                // Identify announced only the restricted versions: no presences were counted on.
+                let announced = node.0.peerstore.info(peer)?.protocols.filter { $0.hasPrefix("/ipfs/bitswap") } ?? []
+                #expect(Set(announced) == Set(protocols.map(\.rawValue)), "\(announced)")
+            }
         } catch {
             await NetworkTests.shutdown(node)
             throw InteropFailure("\(error); python stderr:\n\(python.stderrTail)")
@@ -120,23 +135,25 @@ struct InteropTests {
         await NetworkTests.shutdown(node)
     }
 
-    @Test func pyLibp2pFetchesAFileTauProvides() async throws {
+    @Test(arguments: [nil, [BitswapProtocol.v110]])
+    func pyLibp2pFetchesAFileTauProvides(protocols: [BitswapProtocol]?) async throws {
+        let size = protocols == nil ? Self.size : Self.size / 8
         let store = MemoryBlockStore()
         // py-libp2p's own layout: CIDv1, raw leaves, 256 KiB chunks.
         let parameters = FileImportParameters(rawLeaves: true, cids: CIDBuilder(version: .v1))
-        let file = try await ImportedFile(size: Self.size, seed: 12, into: store, parameters: parameters)
+        let file = try await ImportedFile(size: size, seed: 12, into: store, parameters: parameters)
         let node = try await NetworkTests.node(store)
         do {
             let address = node.0.dialAddress
-            let python = try BitswapPythonPeer(["fetch", address.description, file.root.description, "45"])
+            let python = try BitswapPythonPeer(["fetch", address.description, file.root.description, "45"], protocols: protocols)
             defer { python.stop() }
             let line = try await python.nextLine(timeout: .seconds(55))
             let words = line.split(separator: " ").map(String.init)
             try #require(words.count == 4 && words[0] == "ok", "\(line); python stderr:\n\(python.stderrTail)")
-            print("bitswap interop: py-libp2p fetched 16 MiB from tau in \(words[3]) s "
-                  + String(format: "(%.1f MB/s)", Double(Self.size) / (Double(words[3]) ?? 1) / 1e6))
+            print("bitswap interop: py-libp2p \(protocols?[0].rawValue ?? "") fetched \(size >> 20) MiB from tau in \(words[3]) s "
+                  + String(format: "(%.1f MB/s)", Double(size) / (Double(words[3]) ?? 1) / 1e6))
             #expect(words[1] == sha256(file.bytes))
-            #expect(Int(words[2]) == Self.size)
+            #expect(Int(words[2]) == size)
             #expect(await eventually { node.1.statistics.blocksSent >= file.blockCount })
         } catch {
             await NetworkTests.shutdown(node)

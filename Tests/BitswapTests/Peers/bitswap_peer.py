@@ -9,6 +9,9 @@
         connects and fetches the file with MerkleDag.fetch_file from that peer; prints
         "ok <sha256> <bytes> <seconds>" or "error <type>: <message>".
 
+With BITSWAP_PROTOCOLS set (a comma list such as /ipfs/bitswap/1.1.0) the
+peer offers and tries only those versions.
+
 Results go to stdout, one line each; diagnostics to stderr.
 """
 
@@ -37,6 +40,15 @@ def emit(line):
     print(line, flush=True)
 
 
+def make_bitswap(host):
+    bitswap = BitswapClient(host, MemoryBlockStore())
+    restricted = os.environ.get("BITSWAP_PROTOCOLS")
+    if restricted:
+        bitswap.supported_protocols = restricted.split(",")
+        bitswap.protocol_version = bitswap.supported_protocols[0]
+    return bitswap
+
+
 def make_host():
     key_pair = create_new_key_pair()
     noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
@@ -48,7 +60,7 @@ async def provide(size, seed):
     host = make_host()
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         async with trio.open_nursery() as nursery:
-            bitswap = BitswapClient(host, MemoryBlockStore())
+            bitswap = make_bitswap(host)
             bitswap.set_nursery(nursery)
             await bitswap.start()
             dag = MerkleDag(bitswap)
@@ -77,7 +89,7 @@ async def fetch(target, root, timeout):
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         async with trio.open_nursery() as nursery:
-            bitswap = BitswapClient(host, MemoryBlockStore())
+            bitswap = make_bitswap(host)
             bitswap.set_nursery(nursery)
             await bitswap.start()
             dag = MerkleDag(bitswap)
