@@ -101,3 +101,16 @@ package.targets.append(.executableTarget(
     ],
     path: "Sources/tau-bench-stages"
 ))
+
+// The adaptive want window on a netem link, for scripts/bitswap-window.sh.
+package.targets.append(.executableTarget(
+    name: "tau-bench-window",
+    dependencies: [
+        "BenchSupport",
+        .product(name: "Bitswap", package: "tau"),
+        .product(name: "P2P", package: "tau"),
+        .product(name: "Blocks", package: "tau"),
+        .product(name: "Multiformats", package: "tau"),
+    ],
+    path: "Sources/tau-bench-window"
+))

@@ -120,6 +120,7 @@ extension Bitswap {
             pending.append(contentsOf: try children(of: block.cid, block.bytes).reversed())
         }
         result.elapsed = clock.now - started
+        result.window = fixedWindow ?? window.size
         return result
     }
 

@@ -14,6 +14,7 @@ extension Bitswap {
 
     func perform(_ actions: WantManager<PeerID>.Actions) {
         guard !actions.isEmpty else { return }
+        let now = ContinuousClock.now
         let (deliveries, senders) = state.withLock { state -> ([(Mailbox, Block)], [(PeerSender, [BitswapMessage.Entry])]) in
             var deliveries: [(Mailbox, Block)] = []
             for block in actions.delivered {
@@ -26,7 +27,7 @@ extension Bitswap {
                     }
                 }
                 if ids.contains(Self.readAheadID) {
-                    state.readAhead.delivered(block.cid.multihash)
+                    state.readAhead.delivered(block.cid.multihash, bytes: block.bytes.count, now: now)
                     if !regular { state.readAhead.store(block, budget: configuration.readAheadBytes) }
                 }
             }

@@ -83,6 +83,8 @@ public final class Bitswap: Sendable {
         /// Blocks found in the store already.
         public var localBlocks = 0
         public var elapsed: Duration = .zero
+        /// Wants in flight at the end (the adaptive window, rule C12, or the fixed one).
+        public var window = 0
     }
 
     struct State {

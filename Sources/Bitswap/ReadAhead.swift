@@ -34,15 +34,16 @@ extension Bitswap {
         want(first, for: Self.readAheadID)
     }
 
-    /// `cid` was read: the list it came from wants its next link.
+    /// `cid` was read: the list it came from wants its next link, or a few
+    /// while the adaptive window (rule C12) wants more ahead than there are.
     func advanceReadAhead(after cid: CID) {
         let now = ContinuousClock.now
         let next = state.withLock { state in
             let next = state.readAhead.advance(after: cid.multihash)
-            if let next { state.readAhead.wanted(next, now: now) }
+            for link in next { state.readAhead.wanted(link, now: now) }
             return next
         }
-        if let next { want([next], for: Self.readAheadID) }
+        if !next.isEmpty { want(next, for: Self.readAheadID) }
     }
 }
 
@@ -59,13 +60,20 @@ struct ReadAheadState {
     private var nextList: UInt64 = 1
     /// Read-ahead wants not delivered yet, and since when.
     private var pending: [Multihash: (cid: CID, since: ContinuousClock.Instant)] = [:]
+    /// How far ahead of the readers to fetch: grows past a list's first
+    /// `count` links when the link's bandwidth-delay product asks for it, up
+    /// to 256 blocks (64 MiB of 256 KiB leaves, the buffer's default budget).
+    private(set) var window = WantWindow(configuration: .init(minimum: 16, maximum: 256, initial: 32))
 
     mutating func wanted(_ cid: CID, now: ContinuousClock.Instant) {
         let key = cid.multihash
         if pending[key] == nil { pending[key] = (cid, now) }
     }
 
-    mutating func delivered(_ key: Multihash) { pending[key] = nil }
+    mutating func delivered(_ key: Multihash, bytes: Int, now: ContinuousClock.Instant) {
+        guard let want = pending.removeValue(forKey: key) else { return }
+        window.delivered(bytes: bytes, latency: now - want.since, now: now)
+    }
 
     /// Read-ahead wants older than `deadline`, forgotten.
     mutating func expire(olderThan deadline: ContinuousClock.Instant) -> [CID] {
@@ -113,17 +121,22 @@ struct ReadAheadState {
         return first
     }
 
-    /// The next link of the list `key` belongs to, if any.
-    mutating func advance(after key: Multihash) -> CID? {
-        guard let id = parent.removeValue(forKey: key), var list = lists[id] else { return nil }
+    /// The next links of the list `key` belongs to: one (the reader moved on
+    /// by one), up to four while fewer than `window.size` blocks are ahead
+    /// (wanted or buffered). Never none while links remain: each wanted
+    /// link carries the list on when it is read.
+    mutating func advance(after key: Multihash) -> [CID] {
+        guard let id = parent.removeValue(forKey: key), var list = lists[id] else { return [] }
         guard list.next < list.links.count else {
             dropList(id)
-            return nil
+            return []
         }
-        let next = list.links[list.next]
-        list.next += 1
+        let ahead = pending.count + order.count
+        let count = min(max(1, window.size - ahead), 4, list.links.count - list.next)
+        let next = Array(list.links[list.next..<list.next + count])
+        list.next += count
         lists[id] = list
-        parent[next.multihash] = id
+        for link in next { parent[link.multihash] = id }
         if list.next == list.links.count { dropList(id) }
         return next
     }
