@@ -103,7 +103,7 @@ timed_curl() {
   echo "$seconds"
 }
 
-: > "$work/nginx.times"; : > "$work/nginx-file.times"; : > "$work/tau.times"; : > "$work/swarm.times"
+: > "$work/nginx.times"; : > "$work/nginx-file.times"; : > "$work/tau.times"; : > "$work/swarm.times"; : > "$work/cat.times"
 for _ in $(seq 1 "$runs"); do
   timed_curl "http://127.0.0.1:$nginx_port/file.bin" >> "$work/nginx.times"
   # Into a file (page cache, no sync): what the issue-12 target is set against.
@@ -111,6 +111,14 @@ for _ in $(seq 1 "$runs"); do
   rm -f "$work/out.bin"
   cid=$(fresh_dream 2)
   timed_curl "http://$(gateway_of 2)/ipfs/$cid" >> "$work/tau.times"
+  # The issue's own measure: `tau cat` on the fetching node into a file.
+  cid=$(fresh_dream 2)
+  start=$(date +%s.%N)
+  "$tau" cat --repo "$work/dream/node-2" "$cid" > "$work/cat.bin"
+  end=$(date +%s.%N)
+  [ "$(sha256sum "$work/cat.bin" | cut -d' ' -f1)" = "$sum" ] || { echo "wrong bytes from tau cat" >&2; exit 1; }
+  rm -f "$work/cat.bin"
+  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f\n", b - a}' >> "$work/cat.times"
 done
 for _ in $(seq 1 "$runs"); do
   cid=$(fresh_dream 5)
@@ -144,7 +152,8 @@ done
 
 nginx_file_s=$(median < "$work/nginx-file.times"); nginx_file_mb=$(mbps "$bytes" "$nginx_file_s")
 nginx_s=$(median < "$work/nginx.times"); tau_s=$(median < "$work/tau.times")
-swarm_s=$(median < "$work/swarm.times"); py_s=$(median < "$work/py.times")
+swarm_s=$(median < "$work/swarm.times"); py_s=$(median < "$work/py.times"); cat_s=$(median < "$work/cat.times")
+cat_mb=$(mbps "$bytes" "$cat_s")
 nginx_mb=$(mbps "$bytes" "$nginx_s"); tau_mb=$(mbps "$bytes" "$tau_s")
 echo
 echo "Bitswap on loopback, $(nproc) cores, $size_mib MiB, median of $runs runs"
@@ -154,5 +163,6 @@ echo "|---|---|---|---|---|"
 echo "| curl from nginx into /dev/null (reference) | $nginx_s | $nginx_mb | 1.00 | – |"
 echo "| curl from nginx into a file (reference) | $nginx_file_s | $nginx_file_mb | – | 1.00 |"
 echo "| tau node 1 → node 2 (curl of node 2's gateway, fresh node) | $tau_s | $tau_mb | $(awk -v a="$tau_mb" -v b="$nginx_mb" 'BEGIN {printf "%.2f", a / b}') | $(awk -v a="$tau_mb" -v b="$nginx_file_mb" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| tau node 1 → node 2 (\`tau cat\` on node 2 into a file, fresh node) | $cat_s | $cat_mb | $(awk -v a="$cat_mb" -v b="$nginx_mb" 'BEGIN {printf "%.2f", a / b}') | $(awk -v a="$cat_mb" -v b="$nginx_file_mb" 'BEGIN {printf "%.2f", a / b}') |"
 echo "| one seed, four leechers at once: aggregate | $swarm_s | $(mbps $((4 * bytes)) "$swarm_s") | – | – |"
 echo "| py-libp2p → py-libp2p, $py_mib MiB (reference) | $py_s | $(mbps $((py_mib * 1048576)) "$py_s") | – | – |"

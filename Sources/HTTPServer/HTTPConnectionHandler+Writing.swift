@@ -228,7 +228,9 @@ extension HTTPConnectionHandler {
 
     private func linger(context: ChannelHandlerContext, written: Result<Void, any Error>) {
         let timeout = TimeAmount(services.limits.lingeringCloseTimeout)
-        guard case .success = written, timeout > .zero, lingering == nil, context.channel.isActive else {
+        // A server shutting down does not wait on its clients' FINs.
+        guard case .success = written, timeout > .zero, !state.closeRequested, lingering == nil,
+              context.channel.isActive else {
             context.close(promise: nil)
             return
         }
