@@ -51,7 +51,7 @@ extension Bitswap {
         var pending = roots.reversed() as [CID]
         var seen = Set<Multihash>()
         var inFlight: [Multihash: (cid: CID, since: ContinuousClock.Instant)] = [:]
-        var window = WantWindow(configuration: .init(minimum: min(16, configuration.window), maximum: configuration.window,
+        var window = WantWindow(configuration: .init(minimum: min(32, configuration.window), maximum: configuration.window,
                                                      initial: min(32, configuration.window)))
         var toStore: [Block] = []
         var toStoreBytes = 0

@@ -63,7 +63,7 @@ struct ReadAheadState {
     /// How far ahead of the readers to fetch: grows past a list's first
     /// `count` links when the link's bandwidth-delay product asks for it, up
     /// to 256 blocks (64 MiB of 256 KiB leaves, the buffer's default budget).
-    private(set) var window = WantWindow(configuration: .init(minimum: 16, maximum: 256, initial: 32))
+    private(set) var window = WantWindow(configuration: .init(minimum: 32, maximum: 256, initial: 32))
 
     mutating func wanted(_ cid: CID, now: ContinuousClock.Instant) {
         let key = cid.multihash

@@ -17,8 +17,11 @@ public struct WantWindow: Sendable {
     public typealias Instant = ContinuousClock.Instant
 
     public struct Configuration: Hashable, Sendable {
-        /// Never fewer wants in flight: 16 (the seed batches up to 1 MiB of
-        /// blocks, so a few batches stay queued on a fast link).
+        /// Never fewer wants in flight: 32. The shortest latency misses the
+        /// overlap of a pipeline (the seed batches up to 1 MiB of blocks while
+        /// the fetcher decodes the last batch): on loopback the 2x rule alone
+        /// settles at 16 wants and 330 MB/s, where 32 give 395 MB/s
+        /// (Benchmarks/README.md, "Want window").
         public var minimum: Int
         /// Never more: `Bitswap.Configuration.window`, 1024 by default.
         public var maximum: Int
@@ -27,7 +30,7 @@ public struct WantWindow: Sendable {
         /// Deliveries the rate is measured over: 32.
         public var rateSamples: Int
 
-        public init(minimum: Int = 16, maximum: Int = 1024, initial: Int = 32, rateSamples: Int = 32) {
+        public init(minimum: Int = 32, maximum: Int = 1024, initial: Int = 32, rateSamples: Int = 32) {
             self.minimum = max(1, minimum)
             self.maximum = max(self.minimum, maximum)
             self.initial = min(max(initial, self.minimum), self.maximum)

@@ -50,9 +50,9 @@ struct WantWindowTests {
     }
 
     @Test func aSlowLinkGetsAShortQueue() {
-        // 1 MB/s, 100 ms: about 1.4 blocks in flight fill it; the fixed 256 would queue 64 s.
+        // 1 MB/s, 100 ms: about 1.4 blocks in flight fill it; the fixed 256 would queue 64 s, the minimum 8 s.
         let outcome = Self.simulate(rate: 1e6, roundTrip: .milliseconds(100), blocks: 400)
-        #expect(outcome.finalWindow == 16, "the minimum")
+        #expect(outcome.finalWindow == 32, "the minimum")
         #expect(outcome.throughput >= 0.95e6)
     }
 
@@ -72,7 +72,7 @@ struct WantWindowTests {
 
     @Test func loopbackNeedsOnlyTheMinimum() {
         let outcome = Self.simulate(rate: 1e9, roundTrip: .microseconds(50), blocks: 2000)
-        #expect(outcome.finalWindow == 16)
+        #expect(outcome.finalWindow == 32)
         #expect(outcome.throughput >= 0.95 * 1e9)
     }
 

@@ -7,7 +7,9 @@
 //   tau-bench-window seed <listen-multiaddr> [MIB=256]
 //       prints "ready <multiaddr>", serves until stdin ends
 //   tau-bench-window fetch <multiaddr> [MIB=256] [WINDOW...=adaptive 256 32]
-//       prints one Markdown row per window: seconds, MB/s, final window
+//       prints one Markdown row per window: seconds, MB/s, final window, and
+//       how long a `get` of one more block took while the fetch was under
+//       way (a quarter in): the queue the fetch's window builds at the seed.
 
 import BenchSupport
 import Bitswap
@@ -20,6 +22,9 @@ import P2P
 _ = mallopt(-3, 4 << 20)
 _ = mallopt(-1, 8 << 20)
 
+/// One line to stdout, unbuffered (the driving script reads it at once).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
     FileHandle.standardError.write(Data("usage: tau-bench-window seed <listen-multiaddr> [MIB] | fetch <multiaddr> [MIB] [WINDOW...]\n".utf8))
@@ -28,9 +33,11 @@ guard arguments.count >= 3 else {
 let mib = arguments.count > 3 ? Int(arguments[3]) ?? 256 : 256
 let blockSize = 256 << 10
 
+/// The file's blocks, then one probe block per window run.
+let probes = 8
 func makeBlocks() -> [Block] {
     var generator = SeededGenerator(seed: 31)
-    return (0..<(mib << 20) / blockSize).map { _ in Block(hashing: generator.bytes(blockSize), codec: .raw) }
+    return (0..<(mib << 20) / blockSize + probes).map { _ in Block(hashing: generator.bytes(blockSize), codec: .raw) }
 }
 
 let blocks = makeBlocks()
@@ -42,8 +49,7 @@ case "seed":
     try await host.start()
     let bitswap = Bitswap(host: host, blocks: store)
     bitswap.start()
-    print("ready \(host.listenAddresses[0].withPeerID(host.peerID))")
-    fflush(stdout)
+    say("ready \(host.listenAddresses[0].withPeerID(host.peerID))")
     while let line = readLine(), !line.isEmpty {}
     await bitswap.stop()
     await host.shutdown()
@@ -60,14 +66,21 @@ case "fetch":
     while bitswap.peers.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
     // Warm-up: streams open, Yamux windows grow.
     _ = try await bitswap.prefetch(Array(blocks.prefix(16).map(\.cid)), into: MemoryBlockStore())
-    let cids = blocks.dropFirst(16).map(\.cid)
+    let cids = blocks.dropFirst(16).dropLast(probes).map(\.cid)
     let bytes = Double(cids.count * blockSize)
-    for window in windows {
+    for (run, window) in windows.enumerated() {
         let fixed = Int(window)
-        let result = try await bitswap.prefetch(cids, into: MemoryBlockStore(), window: fixed)
+        let before = bitswap.statistics.blocksReceived
+        let fetch = Task { try await bitswap.prefetch(cids, into: MemoryBlockStore(), window: fixed) }
+        while bitswap.statistics.blocksReceived - before < cids.count / 4 { try await Task.sleep(for: .milliseconds(5)) }
+        let clock = ContinuousClock()
+        let probeStart = clock.now
+        _ = try await bitswap.get(blocks[blocks.count - probes + run % probes].cid)
+        let probe = clock.now - probeStart
+        let result = try await fetch.value
         let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18
-        print(String(format: "| %@ | %.2f | %.1f | %d |", window, seconds, bytes / seconds / 1e6, result.window))
-        fflush(stdout)
+        let probeMs = Double(probe.components.seconds) * 1e3 + Double(probe.components.attoseconds) / 1e15
+        say(String(format: "| %@ | %.2f | %.1f | %d | %.0f |", window, seconds, bytes / seconds / 1e6, result.window, probeMs))
     }
     await bitswap.stop()
     await host.shutdown()
