@@ -102,24 +102,54 @@ public enum AdminClient {
     }
 }
 
-/// Splits a stream of command frames.
-struct FrameReader {
-    private var buffer: [UInt8] = []
+/// Splits a stream of command frames. Output and error payloads are passed
+/// on as they arrive, in pieces (a 1 MiB frame is not held back until its
+/// last byte); the 4-byte exit status is collected whole.
+public struct FrameReader {
+    private var header: [UInt8] = []
+    private var kind: CommandProtocol.FrameKind?
+    private var remaining = 0
+    private var status: [UInt8] = []
 
-    mutating func parse(_ bytes: UnsafeRawBufferPointer,
+    public init() {}
+
+    /// Feeds bytes of the frame stream; `body` gets each payload piece with its
+    /// frame's kind (the exit status as one 4-byte piece).
+    public mutating func parse(_ bytes: UnsafeRawBufferPointer,
                         _ body: (CommandProtocol.FrameKind, UnsafeRawBufferPointer) throws -> Void) throws {
-        buffer.append(contentsOf: bytes)
         var offset = 0
-        while buffer.count - offset >= 5 {
-            guard let kind = CommandProtocol.FrameKind(rawValue: buffer[offset]) else { throw NodeError(.adminProtocol, "bad frame") }
-            let length = Int(buffer[offset + 1]) << 24 | Int(buffer[offset + 2]) << 16 | Int(buffer[offset + 3]) << 8 | Int(buffer[offset + 4])
-            guard length <= CommandProtocol.maxFramePayload else { throw NodeError(.adminProtocol, "frame too large") }
-            guard buffer.count - offset - 5 >= length else { break }
-            try buffer.withUnsafeBytes { raw in
-                try body(kind, UnsafeRawBufferPointer(rebasing: raw[(offset + 5)..<(offset + 5 + length)]))
+        while offset < bytes.count {
+            guard let current = kind else {
+                let take = min(5 - header.count, bytes.count - offset)
+                header.append(contentsOf: bytes[offset..<offset + take])
+                offset += take
+                guard header.count == 5 else { return }
+                guard let next = CommandProtocol.FrameKind(rawValue: header[0]) else {
+                    throw NodeError(.adminProtocol, "bad frame")
+                }
+                let length = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
+                guard length <= CommandProtocol.maxFramePayload else { throw NodeError(.adminProtocol, "frame too large") }
+                guard next != .exitStatus || length == 4 else { throw NodeError(.adminProtocol, "bad exit status frame") }
+                header.removeAll(keepingCapacity: true)
+                kind = next
+                remaining = length
+                if length == 0 { try finishFrame(next, body) }
+                continue
             }
-            offset += 5 + length
+            let take = min(remaining, bytes.count - offset)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take])
+            if current == .exitStatus { status.append(contentsOf: piece) } else { try body(current, piece) }
+            offset += take
+            remaining -= take
+            if remaining == 0 { try finishFrame(current, body) }
         }
-        buffer.removeFirst(offset)
+    }
+
+    private mutating func finishFrame(_ finished: CommandProtocol.FrameKind,
+                                      _ body: (CommandProtocol.FrameKind, UnsafeRawBufferPointer) throws -> Void) throws {
+        kind = nil
+        guard finished == .exitStatus else { return }
+        defer { status.removeAll() }
+        try status.withUnsafeBytes { try body(.exitStatus, $0) }
     }
 }
