@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Repo", targets: ["Repo"]),
         .library(name: "ContentCache", targets: ["ContentCache"]),
         .library(name: "P2P", targets: ["P2P"]),
+        .library(name: "PubSub", targets: ["PubSub"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "Sites", targets: ["Sites"]),
@@ -79,6 +80,12 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
 
+        .target(name: "PubSub", dependencies: [
+            "Errors", "Multiformats", "Protobuf", "P2P",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+
         // One HTTP/1.1 core for every HTTP service (gateway, admin API, those to come).
         .target(name: "HTTPServer", dependencies: [
             "Errors",
@@ -131,6 +138,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "MultiformatsTests", dependencies: ["Multiformats", "TestSupport"]),
         .testTarget(name: "ProtobufTests", dependencies: ["Protobuf"]),
+        .testTarget(name: "PubSubTests", dependencies: ["PubSub", "P2P", "Multiformats", "TestSupport"],
+                    exclude: ["Peers"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),

@@ -19,6 +19,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("FuzzMultiaddr", ["P2P"]),
     ("FuzzIdentify", ["P2P"]),
     ("FuzzBitswapMessage", ["Bitswap"]),
+    ("FuzzPubSubRPC", ["PubSub"]),
 ]
 
 /// Products that come from packages other than tau (P2P's API speaks NIO's
