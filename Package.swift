@@ -82,6 +82,8 @@ let package = Package(
 
         .target(name: "PubSub", dependencies: [
             "Errors", "Multiformats", "Protobuf", "P2P",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
