@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import P2P
+import PubSub
 import Repo
 import Synchronization
 
@@ -28,10 +29,12 @@ public final class AdminServer: Sendable {
         public var host: P2PHost?
         /// The node's read path (cache → store → peers), for commands that read blocks.
         public var blocks: BlockService?
+        /// The node's publish/subscribe service, for `tau pubsub`.
+        public var pubsub: PubSub?
 
         public init(repo: Repo, token: String, metrics: @escaping @Sendable () -> [UInt8],
                     identity: @escaping @Sendable () -> [UInt8], runCommand: @escaping CommandRunner,
-                    host: P2PHost? = nil, blocks: BlockService? = nil) {
+                    host: P2PHost? = nil, blocks: BlockService? = nil, pubsub: PubSub? = nil) {
             self.repo = repo
             self.token = token
             self.metrics = metrics
@@ -39,6 +42,7 @@ public final class AdminServer: Sendable {
             self.runCommand = runCommand
             self.host = host
             self.blocks = blocks
+            self.pubsub = pubsub
         }
     }
 
@@ -178,8 +182,21 @@ enum CommandForwarding {
             return
         }
         logger.debug("admin: running command", metadata: ["arguments": "\(arguments)"])
+        // Cancelled by the HTTP core when the client's connection closes
+        // before the response ends; commands that run until the client
+        // leaves (`tau pubsub sub`) wait on `client`.
+        let client = ClientPresence()
+        let watcher = Task<Void, Never> {
+            await withTaskCancellationHandler {
+                await client.waitUntilGone()
+            } onCancel: {
+                client.markGone()
+            }
+        }
+        response.cancelOnClose(watcher)
         let invocation = CommandInvocation(
-            repo: routes.repo, host: routes.host, blocks: routes.blocks, arguments: arguments, workingDirectory: directory,
+            repo: routes.repo, host: routes.host, blocks: routes.blocks, pubsub: routes.pubsub, client: client,
+            arguments: arguments, workingDirectory: directory,
             input: input[0], output: output[1], error: error[1],
             outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))
         let runner = routes.runCommand
@@ -188,6 +205,7 @@ enum CommandForwarding {
         Task {
             await forward(request.body, response, invocation: invocation, runner: runner,
                           ourEnds: (input: input[1], output: output[0], error: error[0]), logger: logger)
+            client.markGone()
         }
     }
 

@@ -1,6 +1,8 @@
 import ContentCache
 import Foundation
 import P2P
+import PubSub
+import Synchronization
 import Repo
 
 /// How a CLI command is forwarded to a running node over the admin API.
@@ -63,6 +65,11 @@ public struct CommandInvocation: Sendable {
     public let host: P2PHost?
     /// The node's read path (cache → store → peers).
     public let blocks: BlockService?
+    /// The node's publish/subscribe service, when it runs.
+    public let pubsub: PubSub?
+    /// Whether the client is still connected (a command that runs until the
+    /// client leaves waits on it; others run to their end regardless).
+    public let client: ClientPresence
     public let arguments: [String]
     public let workingDirectory: String
     public let input: Int32
@@ -75,3 +82,35 @@ public struct CommandInvocation: Sendable {
 /// Runs a command and returns its exit status (the CLI provides it: the node
 /// does not know the commands).
 public typealias CommandRunner = @Sendable (CommandInvocation) async -> Int32
+
+/// Whether the client of a forwarded command is still there. Set gone once,
+/// when its connection closes or the command's response has ended.
+public final class ClientPresence: Sendable {
+    private let state = Mutex<(gone: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    public init() {}
+
+    public var isGone: Bool { state.withLock { $0.gone } }
+
+    public func markGone() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.gone else { return [] }
+            state.gone = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the client is gone.
+    public func waitUntilGone() async {
+        await withCheckedContinuation { continuation in
+            let gone = state.withLock { state -> Bool in
+                if state.gone { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if gone { continuation.resume() }
+        }
+    }
+}

@@ -5,6 +5,7 @@ import Gateway
 import Logging
 import Multiformats
 import P2P
+import PubSub
 import Repo
 import Sites
 
@@ -60,6 +61,19 @@ final class BitswapComponent: NodeComponent {
     }
 
     func stop() async { await engine.stop() }
+}
+
+/// Publish/subscribe: registers its protocols before the swarm listens;
+/// stopping ends every subscription and stream.
+final class PubSubComponent: NodeComponent {
+    let name = "pubsub"
+    let service: PubSub
+
+    init(service: PubSub) { self.service = service }
+
+    func start() async throws { service.start() }
+
+    func stop() async { service.stop() }
 }
 
 /// The libp2p host: listens, then keeps the bootstrap peers connected.

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Multiformats
 import P2P
+import PubSub
 import Repo
 import ServiceLifecycle
 import Sites
@@ -150,6 +151,14 @@ public final class TauNode: Sendable {
             fetchedBlocks: configuration.bitswap.fetched == "cache" ? .cacheOnly : .store)
         components.append(BlocksComponent(cache: cache, blocks: blocks))
         if let bitswap { components.append(BitswapComponent(engine: bitswap, repo: repo)) }
+        var pubsub: PubSub?
+        if let host, configuration.pubsub.enabled {
+            var pubsubLogger = logger
+            pubsubLogger[metadataKey: "service"] = "pubsub"
+            let service = PubSub(host: host, logger: pubsubLogger)
+            components.append(PubSubComponent(service: service))
+            pubsub = service
+        }
         if let host {
             let bootstrap = try configuration.swarm.bootstrap.map { text in
                 do { return try Multiaddr(text) } catch { throw NodeError(.invalidConfiguration, "swarm.bootstrap: \(error)") }
@@ -171,7 +180,7 @@ public final class TauNode: Sendable {
                 repo: repo, token: token,
                 metrics: { NodeMetrics.exposition() },
                 identity: { [self] in identityJSON() },
-                runCommand: options.runCommand, host: host, blocks: blocks)
+                runCommand: options.runCommand, host: host, blocks: blocks, pubsub: pubsub)
             components.append(AdminComponent(server: AdminServer(address: address, routes: routes, logger: logger), listen: address))
         }
         components.append(AnnounceComponent(node: self, components: components))

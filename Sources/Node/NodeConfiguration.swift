@@ -13,6 +13,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var swarm: Swarm = Swarm()
     public var cache: Cache = Cache()
     public var bitswap: Bitswap = Bitswap()
+    public var pubsub: PubSub = PubSub()
     public var log: Log = Log()
     public var shutdown: Shutdown = Shutdown()
 
@@ -105,6 +106,18 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    public struct PubSub: Codable, Sendable, Equatable {
+        /// GossipSub publish/subscribe on the swarm (`tau pubsub`; needs the swarm).
+        public var enabled: Bool = true
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        }
+    }
+
     public struct Log: Codable, Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
         public var level: String = "info"
@@ -127,6 +140,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         swarm = try container.decodeIfPresent(Swarm.self, forKey: .swarm) ?? Swarm()
         cache = try container.decodeIfPresent(Cache.self, forKey: .cache) ?? Cache()
         bitswap = try container.decodeIfPresent(Bitswap.self, forKey: .bitswap) ?? Bitswap()
+        pubsub = try container.decodeIfPresent(PubSub.self, forKey: .pubsub) ?? PubSub()
         log = try container.decodeIfPresent(Log.self, forKey: .log) ?? Log()
         shutdown = try container.decodeIfPresent(Shutdown.self, forKey: .shutdown) ?? Shutdown()
     }

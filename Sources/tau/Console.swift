@@ -3,7 +3,9 @@ import Glibc
 #endif
 import Blocks
 import ContentCache
+import Node
 import P2P
+import PubSub
 import Repo
 
 /// Where a command's input and output go, and what it runs against.
@@ -24,6 +26,10 @@ struct Console: Sendable {
     var host: P2PHost? = nil
     /// The node's read path (cache → store → peers), when the command runs inside a node.
     var blocks: BlockService? = nil
+    /// The node's publish/subscribe service, when it runs.
+    var pubsub: PubSub? = nil
+    /// Whether the client of a forwarded command is still connected.
+    var client: ClientPresence? = nil
     let outputIsTerminal: Bool
     let errorIsTerminal: Bool
 

@@ -114,6 +114,8 @@ extension Tau {
             outputIsTerminal: invocation.outputIsTerminal, errorIsTerminal: invocation.errorIsTerminal)
         console.host = invocation.host
         console.blocks = invocation.blocks
+        console.pubsub = invocation.pubsub
+        console.client = invocation.client
         return await Console.$current.withValue(console) {
             do {
                 var command = try parseAsRoot(normalize(invocation.arguments))

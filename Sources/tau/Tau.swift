@@ -14,7 +14,7 @@ struct Tau: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, AddCommand.self, CatCommand.self, GetCommand.self, LsCommand.self,
             PinCommand.self, RepoCommand.self, BlockCommand.self, DagCommand.self,
-            SiteCommand.self, StartCommand.self, ConfigCommand.self, IDCommand.self, SwarmCommand.self, DreamCommand.self,
+            SiteCommand.self, StartCommand.self, ConfigCommand.self, IDCommand.self, SwarmCommand.self, PubSubCommand.self, DreamCommand.self,
         ]
     )
 
