@@ -304,12 +304,12 @@ enum CommandForwarding {
         try? await channel.executeThenClose { inbound, _ in
             for try await piece in inbound {
                 guard !peer.gone.load(ordering: .relaxed) else { continue }
-                // Header and piece as two writes (one writev): the piece is not copied.
-                let header = ByteBuffer(bytes: CommandProtocol.frameHeader(kind, length: piece.readableBytes))
-                do {
-                    try await response.write(header)
-                    try await response.write(piece)
-                } catch { peer.gone.store(true, ordering: .relaxed) }
+                // One write per frame: the output and error pumps run at once,
+                // so a header and its payload written apart could interleave.
+                var frame = ByteBufferAllocator().buffer(capacity: 5 + piece.readableBytes)
+                frame.writeBytes(CommandProtocol.frameHeader(kind, length: piece.readableBytes))
+                frame.writeImmutableBuffer(piece)
+                do { try await response.write(frame) } catch { peer.gone.store(true, ordering: .relaxed) }
             }
         }
     }
