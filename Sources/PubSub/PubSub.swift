@@ -3,6 +3,7 @@
 // Format: formats/pubsub.md, section 6.
 
 import Crypto
+import Foundation
 import Logging
 import NIOCore
 import P2P
@@ -73,10 +74,9 @@ public final class PubSub: Sendable {
         self.host = host
         self.configuration = configuration
         self.logger = logger
-        // Seqnos start at the clock in nanoseconds, as go-libp2p-pubsub's, so a
-        // restarted node does not repeat the IDs of its earlier messages.
-        let start = UInt64(max(0, ContinuousClock.now.duration(to: .now).components.attoseconds))
-            &+ UInt64(UInt32.random(in: 0...UInt32.max)) << 32
+        // Seqnos start at the wall clock in nanoseconds, as go-libp2p-pubsub's,
+        // so a restarted node does not repeat the IDs of its earlier messages.
+        let start = UInt64(max(0, Date().timeIntervalSince1970 * 1e9))
         state = Mutex(State(router: GossipRouter(configuration: configuration.gossip, seed: UInt64.random(in: 0...UInt64.max),
                                                  peerIDBytes: { $0.bytes }), seqno: start))
     }
