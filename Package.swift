@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ContentCache", targets: ["ContentCache"]),
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "PubSub", targets: ["PubSub"]),
+        .library(name: "DHT", targets: ["DHT"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "Sites", targets: ["Sites"]),
@@ -88,6 +89,14 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
 
+        // Kademlia: peers, providers and public-key records; keeps its state in the repo.
+        .target(name: "DHT", dependencies: [
+            "Errors", "Multiformats", "Protobuf", "P2P", "Repo",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // One HTTP/1.1 core for every HTTP service (gateway, admin API, those to come).
         .target(name: "HTTPServer", dependencies: [
             "Errors",
@@ -142,6 +151,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "MultiformatsTests", dependencies: ["Multiformats", "TestSupport"]),
         .testTarget(name: "ProtobufTests", dependencies: ["Protobuf"]),
+        .testTarget(name: "DHTTests", dependencies: ["DHT", "P2P", "Repo", "Multiformats", "TestSupport"],
+                    exclude: ["Peers"]),
         .testTarget(name: "PubSubTests", dependencies: ["PubSub", "P2P", "Multiformats", "TestSupport"],
                     exclude: ["Peers"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),

@@ -96,6 +96,9 @@ public final class P2PHost: Sendable {
     /// The limits the host was created with.
     public var limits: Limits { swarm.limits }
 
+    /// The private network's key, when the host is in one.
+    public var swarmKey: SwarmKey? { swarm.swarmKey }
+
     /// Starts listening. Throws if an address cannot be bound (nothing stays bound then).
     public func start() async throws {
         let first = swarm.state.withLock { state -> Bool in

@@ -463,7 +463,8 @@ final class Swarm: Sendable {
 }
 
 /// Runs `operation`, failing with `.timeout` (and cancelling it) after `timeout`.
-func withTimeout<T: Sendable>(_ timeout: TimeAmount, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `operation`, throwing `P2PError.timeout` when it takes longer than `timeout` (it is then cancelled).
+public func withTimeout<T: Sendable>(_ timeout: TimeAmount, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await operation() }
         group.addTask {

@@ -1,0 +1,123 @@
+// An iterative Kademlia lookup as a pure state machine: the driver asks
+// which peers to query, reports each answer or failure, and stops when the
+// lookup is finished. Format: formats/dht.md, section 4.
+
+/// Converges on the `resultCount` peers closest to `target`, querying at most
+/// `parallelism` (α) peers at a time.
+///
+/// Rule: the lookup ends when the `resultCount` closest peers it has heard of
+/// (leaving out those that failed) have all answered, or when nothing is left
+/// to query. Each peer is queried at most once.
+public struct Lookup<Peer: Hashable & Sendable>: Sendable {
+    public enum State: Hashable, Sendable { case candidate, waiting, answered, failed }
+
+    struct Candidate: Sendable {
+        let peer: Peer
+        let distance: KademliaKey
+        var state: State
+    }
+
+    public let target: KademliaKey
+    /// k: 20.
+    public let resultCount: Int
+    /// α: 3.
+    public let parallelism: Int
+    /// Peers heard of, closest first.
+    private var candidates: [Candidate] = []
+    private var known: Set<Peer> = []
+    private var excluded: Set<Peer>
+    /// Queries sent (the lookup's cost) and answers that brought a closer peer.
+    public private(set) var queried = 0
+
+    public init(target: KademliaKey, seeds: [(Peer, KademliaKey)], resultCount: Int = 20, parallelism: Int = 3,
+                excluding excluded: Set<Peer> = []) {
+        self.target = target
+        self.resultCount = resultCount
+        self.parallelism = parallelism
+        self.excluded = excluded
+        insert(seeds)
+    }
+
+    private mutating func insert(_ peers: [(Peer, KademliaKey)]) {
+        for (peer, key) in peers where !excluded.contains(peer) && known.insert(peer).inserted {
+            let candidate = Candidate(peer: peer, distance: key.distance(to: target), state: .candidate)
+            let position = candidates.partitioningIndex { $0.distance > candidate.distance }
+            candidates.insert(candidate, at: position)
+        }
+    }
+
+    /// Peers to query now (marked waiting): the closest not yet queried,
+    /// within the `resultCount` closest live ones, up to `parallelism` in flight.
+    public mutating func nextQueries() -> [Peer] {
+        var inFlight = candidates.lazy.filter { $0.state == .waiting }.count
+        var live = 0
+        var chosen: [Peer] = []
+        for position in candidates.indices {
+            guard inFlight < parallelism, live < resultCount else { break }
+            switch candidates[position].state {
+            case .failed: continue
+            case .answered, .waiting: live += 1
+            case .candidate:
+                live += 1
+                candidates[position].state = .waiting
+                chosen.append(candidates[position].peer)
+                inFlight += 1
+                queried += 1
+            }
+        }
+        return chosen
+    }
+
+    /// `peer` answered, naming `closer` peers.
+    public mutating func answered(_ peer: Peer, closer: [(Peer, KademliaKey)]) {
+        set(peer, .answered)
+        insert(closer)
+    }
+
+    /// `peer` did not answer (error, timeout, refused the protocol).
+    public mutating func failed(_ peer: Peer) { set(peer, .failed) }
+
+    private mutating func set(_ peer: Peer, _ state: State) {
+        if let position = candidates.firstIndex(where: { $0.peer == peer && $0.state == .waiting }) {
+            candidates[position].state = state
+        }
+    }
+
+    /// True when the closest live peers have all answered, or nothing is left
+    /// to query and nothing is in flight.
+    public var isFinished: Bool {
+        var live = 0
+        for candidate in candidates {
+            switch candidate.state {
+            case .failed: continue
+            case .answered: live += 1
+            case .waiting, .candidate: return false
+            }
+            if live == resultCount { return true }
+        }
+        return true
+    }
+
+    /// Peers waiting for an answer.
+    public var inFlight: Int { candidates.lazy.filter { $0.state == .waiting }.count }
+
+    /// The closest peers that answered, closest first, at most `resultCount`.
+    public var closest: [Peer] {
+        Array(candidates.lazy.filter { $0.state == .answered }.prefix(resultCount).map(\.peer))
+    }
+
+    public func state(of peer: Peer) -> State? { candidates.first { $0.peer == peer }?.state }
+}
+
+extension Array {
+    /// The first index whose element satisfies `belongsInSecondPartition`
+    /// (the array is partitioned by it): binary search.
+    func partitioningIndex(where belongsInSecondPartition: (Element) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongsInSecondPartition(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}
