@@ -121,7 +121,7 @@ let package = Package(
         // Layer 5: the node (config, service wiring, lifecycle, admin API).
         .target(name: "Node", dependencies: [
             "Errors", "Multiformats", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "Gateway", "HTTPServer", "P2P", "Bitswap", "Sites",
-            "PubSub",
+            "PubSub", "DHT",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -137,7 +137,7 @@ let package = Package(
             name: "tau",
             dependencies: [
                 "Multiformats", "Chunking", "Blocks", "UnixFS", "CAR", "Repo", "ContentCache", "CMalloc", "Node", "P2P", "Sites",
-                "PubSub",
+                "PubSub", "DHT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -184,6 +184,15 @@ public final class DHT: Sendable {
         do { try await datastore.saveRoutingPeers(peers) } catch { logger.warning("dht: cannot save the routing table: \(error)") }
     }
 
+    /// The provider key under which nodes of this network announce that
+    /// they run `service` (gateway, hoarder, kv, s3, dns, functions): a raw
+    /// CID of SHA-256 of `tau-service/NETWORK/SERVICE`, NETWORK being `public`
+    /// or the swarm key's fingerprint.
+    public func serviceKey(_ service: String) -> CID {
+        let network = host.swarmKey?.fingerprint ?? "public"
+        return CID.v1(.raw, Multihash(hashing: Array("tau-service/\(network)/\(service)".utf8), with: .sha2_256))
+    }
+
     static func unixNow() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970)) }
 
     /// Our addresses as DHT peers carry them.

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import P2P
 import PubSub
+import DHT
 import Repo
 import Synchronization
 
@@ -31,10 +32,12 @@ public final class AdminServer: Sendable {
         public var blocks: BlockService?
         /// The node's publish/subscribe service, for `tau pubsub`.
         public var pubsub: PubSub?
+        /// The node's DHT, for `tau routing` and `tau services`.
+        public var dht: DHT?
 
         public init(repo: Repo, token: String, metrics: @escaping @Sendable () -> [UInt8],
                     identity: @escaping @Sendable () -> [UInt8], runCommand: @escaping CommandRunner,
-                    host: P2PHost? = nil, blocks: BlockService? = nil, pubsub: PubSub? = nil) {
+                    host: P2PHost? = nil, blocks: BlockService? = nil, pubsub: PubSub? = nil, dht: DHT? = nil) {
             self.repo = repo
             self.token = token
             self.metrics = metrics
@@ -43,6 +46,7 @@ public final class AdminServer: Sendable {
             self.host = host
             self.blocks = blocks
             self.pubsub = pubsub
+            self.dht = dht
         }
     }
 
@@ -195,7 +199,7 @@ enum CommandForwarding {
         }
         response.cancelOnClose(watcher)
         let invocation = CommandInvocation(
-            repo: routes.repo, host: routes.host, blocks: routes.blocks, pubsub: routes.pubsub, client: client,
+            repo: routes.repo, host: routes.host, blocks: routes.blocks, pubsub: routes.pubsub, dht: routes.dht, client: client,
             arguments: arguments, workingDirectory: directory,
             input: input[0], output: output[1], error: error[1],
             outputIsTerminal: terminal.contains("out"), errorIsTerminal: terminal.contains("err"))

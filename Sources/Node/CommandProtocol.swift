@@ -2,6 +2,7 @@ import ContentCache
 import Foundation
 import P2P
 import PubSub
+import DHT
 import Synchronization
 import Repo
 
@@ -67,6 +68,8 @@ public struct CommandInvocation: Sendable {
     public let blocks: BlockService?
     /// The node's publish/subscribe service, when it runs.
     public let pubsub: PubSub?
+    /// The node's DHT, when it runs.
+    public let dht: DHT?
     /// Whether the client is still connected (a command that runs until the
     /// client leaves waits on it; others run to their end regardless).
     public let client: ClientPresence

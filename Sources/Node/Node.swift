@@ -8,6 +8,7 @@ import Metrics
 import Multiformats
 import P2P
 import PubSub
+import DHT
 import Repo
 import ServiceLifecycle
 import Sites
@@ -83,7 +84,7 @@ public final class TauNode: Sendable {
 
     /// Every service database (formats/lmdb.md §3.6); every process that
     /// opens a node's repo registers all of them.
-    public static let serviceDatabases: [ServiceDatabase] = [SiteRegistry.database]
+    public static let serviceDatabases: [ServiceDatabase] = [SiteRegistry.database] + RepoDHTStore.databases
 
     /// Runs until a shutdown signal; returns after the repo is closed. A
     /// component that fails to start stops the ones started before it, and
@@ -143,11 +144,25 @@ public final class TauNode: Sendable {
             bitswapLogger[metadataKey: "service"] = "bitswap"
             bitswap = Bitswap(host: host, blocks: repo.blocks, logger: bitswapLogger)
         }
-        // One read path for the gateway and for commands: cache → store → Bitswap peers.
+        var dht: DHT?
+        if let host, configuration.dht.enabled {
+            var dhtLogger = logger
+            dhtLogger[metadataKey: "service"] = "dht"
+            var dhtConfiguration = DHT.Configuration()
+            dhtConfiguration.mode = configuration.dht.mode == "client" ? .client : .server
+            dht = DHT(host: host, datastore: try RepoDHTStore(repo: repo), configuration: dhtConfiguration, logger: dhtLogger)
+        }
+        // One read path for the gateway and for commands: cache → store →
+        // Bitswap peers (→ providers the DHT finds, when no peer answers).
         let cache = ContentCache(byteBudget: try configuration.cacheBytes())
+        let network: (any VerifiedBlockSource)? = bitswap.map { bitswap in
+            let source = BitswapNetworkSource(bitswap: bitswap, local: repo.blocks)
+            guard let dht else { return source }
+            return ProviderSearchingSource(inner: source, dht: dht)
+        }
         let blocks = BlockService(
             cache: cache, local: repo.blocks,
-            network: bitswap.map { BitswapNetworkSource(bitswap: $0, local: repo.blocks) },
+            network: network,
             fetchedBlocks: configuration.bitswap.fetched == "cache" ? .cacheOnly : .store)
         components.append(BlocksComponent(cache: cache, blocks: blocks))
         if let bitswap { components.append(BitswapComponent(engine: bitswap, repo: repo)) }
@@ -158,6 +173,16 @@ public final class TauNode: Sendable {
             let service = PubSub(host: host, logger: pubsubLogger)
             components.append(PubSubComponent(service: service))
             pubsub = service
+        }
+        if let dht {
+            var announced: [String] = []
+            if configuration.gateway.enabled { announced.append("gateway") }
+            if configuration.pubsub.enabled { announced.append("pubsub") }
+            if configuration.bitswap.enabled { announced.append("bitswap") }
+            var dhtLogger = logger
+            dhtLogger[metadataKey: "service"] = "dht"
+            components.append(DHTComponent(dht: dht, repo: repo, strategy: configuration.dht.provide,
+                                           services: announced, logger: dhtLogger))
         }
         if let host {
             let bootstrap = try configuration.swarm.bootstrap.map { text in
@@ -180,7 +205,7 @@ public final class TauNode: Sendable {
                 repo: repo, token: token,
                 metrics: { NodeMetrics.exposition() },
                 identity: { [self] in identityJSON() },
-                runCommand: options.runCommand, host: host, blocks: blocks, pubsub: pubsub)
+                runCommand: options.runCommand, host: host, blocks: blocks, pubsub: pubsub, dht: dht)
             components.append(AdminComponent(server: AdminServer(address: address, routes: routes, logger: logger), listen: address))
         }
         components.append(AnnounceComponent(node: self, components: components))

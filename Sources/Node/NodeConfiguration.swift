@@ -14,6 +14,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var cache: Cache = Cache()
     public var bitswap: Bitswap = Bitswap()
     public var pubsub: PubSub = PubSub()
+    public var dht: DHT = DHT()
     public var log: Log = Log()
     public var shutdown: Shutdown = Shutdown()
 
@@ -118,6 +119,26 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    public struct DHT: Codable, Sendable, Equatable {
+        /// The Kademlia DHT on the swarm (`tau routing`, `tau services`; needs the swarm).
+        public var enabled: Bool = true
+        /// server (answer queries; for nodes others can dial) or client (only ask).
+        public var mode: String = "server"
+        /// What this node announces as provider: roots (the roots of recursive
+        /// pins, the default: one lookup per add), pinned (every block under a
+        /// pin), all (every block in the repo), none.
+        public var provide: String = "roots"
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+            mode = try container.decodeIfPresent(String.self, forKey: .mode) ?? "server"
+            provide = try container.decodeIfPresent(String.self, forKey: .provide) ?? "roots"
+        }
+    }
+
     public struct Log: Codable, Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
         public var level: String = "info"
@@ -141,6 +162,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         cache = try container.decodeIfPresent(Cache.self, forKey: .cache) ?? Cache()
         bitswap = try container.decodeIfPresent(Bitswap.self, forKey: .bitswap) ?? Bitswap()
         pubsub = try container.decodeIfPresent(PubSub.self, forKey: .pubsub) ?? PubSub()
+        dht = try container.decodeIfPresent(DHT.self, forKey: .dht) ?? DHT()
         log = try container.decodeIfPresent(Log.self, forKey: .log) ?? Log()
         shutdown = try container.decodeIfPresent(Shutdown.self, forKey: .shutdown) ?? Shutdown()
     }
@@ -179,6 +201,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         _ = try cacheBytes()
         guard ["store", "cache"].contains(bitswap.fetched) else {
             throw NodeError(.invalidConfiguration, "bitswap.fetched must be store or cache (got \(bitswap.fetched))")
+        }
+        guard ["server", "client"].contains(dht.mode) else {
+            throw NodeError(.invalidConfiguration, "dht.mode must be server or client (got \(dht.mode))")
+        }
+        guard ["roots", "pinned", "all", "none"].contains(dht.provide) else {
+            throw NodeError(.invalidConfiguration, "dht.provide must be roots, pinned, all or none (got \(dht.provide))")
         }
         guard shutdown.timeout > 0, shutdown.timeout <= 600 else {
             throw NodeError(.invalidConfiguration, "shutdown.timeout must be from 0 to 600 seconds (got \(shutdown.timeout))")

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Blocks
 import ContentCache
+import DHT
 import Node
 import P2P
 import PubSub
@@ -28,6 +29,8 @@ struct Console: Sendable {
     var blocks: BlockService? = nil
     /// The node's publish/subscribe service, when it runs.
     var pubsub: PubSub? = nil
+    /// The node's DHT, when it runs.
+    var dht: DHT? = nil
     /// Whether the client of a forwarded command is still connected.
     var client: ClientPresence? = nil
     let outputIsTerminal: Bool

@@ -115,6 +115,7 @@ extension Tau {
         console.host = invocation.host
         console.blocks = invocation.blocks
         console.pubsub = invocation.pubsub
+        console.dht = invocation.dht
         console.client = invocation.client
         return await Console.$current.withValue(console) {
             do {

@@ -14,7 +14,8 @@ struct Tau: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, AddCommand.self, CatCommand.self, GetCommand.self, LsCommand.self,
             PinCommand.self, RepoCommand.self, BlockCommand.self, DagCommand.self,
-            SiteCommand.self, StartCommand.self, ConfigCommand.self, IDCommand.self, SwarmCommand.self, PubSubCommand.self, DreamCommand.self,
+            SiteCommand.self, StartCommand.self, ConfigCommand.self, IDCommand.self, SwarmCommand.self, PubSubCommand.self,
+            RoutingCommand.self, ServicesCommand.self, DreamCommand.self,
         ]
     )
 

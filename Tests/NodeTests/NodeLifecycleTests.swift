@@ -98,10 +98,10 @@ import Glibc
 
     @Test func configGenerateShowsEveryEnabledSwitch() throws {
         let yaml = try NodeConfiguration().yaml()
-        for section in ["gateway", "admin", "swarm", "bitswap", "pubsub", "shutdown"] {
+        for section in ["gateway", "admin", "swarm", "bitswap", "pubsub", "dht", "shutdown"] {
             #expect(yaml.contains("\(section):"), "\(section)")
         }
-        #expect(yaml.components(separatedBy: "enabled: true").count - 1 == 5)
+        #expect(yaml.components(separatedBy: "enabled: true").count - 1 == 6)
         let partial = "gateway:\n  enabled: false\nadmin:\n  listen: 127.0.0.1:7000\nshutdown:\n  timeout: 2\n"
         let path = NSTemporaryDirectory() + "tau-config-\(getpid()).yaml"
         try partial.write(toFile: path, atomically: true, encoding: .utf8)
