@@ -20,6 +20,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("FuzzIdentify", ["P2P"]),
     ("FuzzBitswapMessage", ["Bitswap"]),
     ("FuzzPubSubRPC", ["PubSub"]),
+    ("FuzzDHTMessage", ["DHT", "P2P"]),
 ]
 
 /// Products that come from packages other than tau (P2P's API speaks NIO's
