@@ -37,6 +37,16 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// IHAVE limits per peer and heartbeat: message IDs asked for with IWANT
     /// (5,000) and IHAVE messages taken (10).
     public var maxIHaveLength = 5000, maxIHaveMessages = 10
+    /// The v1.1 peer score (section 7): on by default, with tau's parameters.
+    public var scoring = true
+    public var scoreParameters = PeerScoreParameters()
+    public var scoreThresholds = PeerScoreThresholds()
+    /// Heartbeats between opportunistic grafts: 60.
+    public var opportunisticGraftTicks = 60
+    /// Peers grafted by one opportunistic graft: 2.
+    public var opportunisticGraftPeers = 2
+    /// Topics one peer may be subscribed to (beyond them its subscriptions are ignored): 1,024.
+    public var maxTopicsPerPeer = 1024
 
     public init() {}
 

@@ -16,12 +16,20 @@ extension GossipRouter {
             if inBackoff(peer, topic, now) {
                 // Grafting during a backoff is misbehaviour; the backoff starts again.
                 peers[peer]?.penalties += 1
+                score.penalize(peer)
+                setBackoff(peer, topic, now + configuration.pruneBackoff)
+                actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, exchange: false)) }
+                continue
+            }
+            if score(of: peer, now: now) < 0 {
+                // A peer with a negative score stays out of our mesh.
                 setBackoff(peer, topic, now + configuration.pruneBackoff)
                 actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, exchange: false)) }
                 continue
             }
             // Over D_hi is accepted here; the next heartbeat prunes back to D.
             mesh[topic, default: []].insert(peer)
+            score.grafted(peer, topic, now: now)
         }
     }
 
@@ -29,9 +37,12 @@ extension GossipRouter {
                                into actions: inout GossipActions<Peer>) {
         for entry in prunes {
             mesh[entry.topic]?.remove(peer)
+            score.pruned(peer, entry.topic)
             let seconds = entry.backoff.map { min($0, 86_400) }
             setBackoff(peer, entry.topic, now + (seconds.map { .seconds($0) } ?? configuration.pruneBackoff))
-            if subscriptions.contains(entry.topic) {
+            // Peer exchange only from peers we trust enough (acceptPX).
+            if subscriptions.contains(entry.topic),
+               !configuration.scoring || score(of: peer, now: now) >= configuration.scoreThresholds.acceptPX {
                 actions.exchangedPeers += entry.peers.map(\.peerID).filter { !$0.isEmpty }
             }
         }
@@ -69,23 +80,52 @@ extension GossipRouter {
     /// topic, the message cache shifted, expired backoffs dropped.
     public mutating func heartbeat(now: ContinuousClock.Instant) -> GossipActions<Peer> {
         var actions = GossipActions<Peer>()
+        heartbeats += 1
+        score.decay(now: now)
         for peer in peers.keys {
             peers[peer]?.ihaves = 0
             peers[peer]?.iwanted = 0
         }
         for (topic, members) in mesh {
             var members = members.filter { isGossipPeer($0, in: topic) }
+            // Peers whose score went negative leave the mesh (no peer exchange for them).
+            for peer in members where score(of: peer, now: now) < 0 {
+                members.remove(peer)
+                score.pruned(peer, topic)
+                setBackoff(peer, topic, now + configuration.pruneBackoff)
+                actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, exchange: false)) }
+            }
             if members.count < configuration.dLow {
                 let added = pick(configuration.d - members.count, from: candidates(for: topic, excluding: members, now: now))
-                for peer in added { actions.control(peer) { $0.graft.append(.init(topic: topic)) } }
+                for peer in added {
+                    score.grafted(peer, topic, now: now)
+                    actions.control(peer) { $0.graft.append(.init(topic: topic)) }
+                }
                 members.formUnion(added)
             }
             if members.count > configuration.dHigh {
-                let removed = pick(members.count - configuration.d, from: members)
-                for peer in removed {
+                // Keep the best-scored half of D, fill the rest at random (the spec's D_score, here D/2).
+                let ranked = members.sorted { score(of: $0, now: now) > score(of: $1, now: now) || (score(of: $0, now: now) == score(of: $1, now: now) && $0 < $1) }
+                let kept = Set(ranked.prefix(configuration.d / 2))
+                let rest = pick(configuration.d - kept.count, from: members.subtracting(kept))
+                for peer in members.subtracting(kept).subtracting(rest) {
                     members.remove(peer)
+                    score.pruned(peer, topic)
                     setBackoff(peer, topic, now + configuration.pruneBackoff)
-                    actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, among: members)) }
+                    actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, among: kept.union(rest))) }
+                }
+            }
+            if configuration.scoring, heartbeats % configuration.opportunisticGraftTicks == 0, members.count > 1 {
+                // Opportunistic grafting: a mesh whose median score is low takes better peers.
+                let scores = members.map { score(of: $0, now: now) }.sorted()
+                let median = scores[scores.count / 2]
+                if median < configuration.scoreThresholds.opportunisticGraft {
+                    let better = candidates(for: topic, excluding: members, now: now).filter { score(of: $0, now: now) > median }
+                    for peer in pick(configuration.opportunisticGraftPeers, from: better) {
+                        members.insert(peer)
+                        score.grafted(peer, topic, now: now)
+                        actions.control(peer) { $0.graft.append(.init(topic: topic)) }
+                    }
                 }
             }
             mesh[topic] = members
@@ -101,8 +141,8 @@ extension GossipRouter {
             }
             fanout[topic] = members
         }
-        for (topic, members) in mesh { emitGossip(topic, excluding: members, into: &actions) }
-        for (topic, members) in fanout { emitGossip(topic, excluding: members, into: &actions) }
+        for (topic, members) in mesh { emitGossip(topic, excluding: members, now: now, into: &actions) }
+        for (topic, members) in fanout { emitGossip(topic, excluding: members, now: now, into: &actions) }
         cache.shift()
         for topic in backoff.keys {
             backoff[topic] = backoff[topic]?.filter { $0.value > now }
@@ -111,11 +151,14 @@ extension GossipRouter {
         return actions
     }
 
-    mutating func emitGossip(_ topic: String, excluding members: Set<Peer>, into actions: inout GossipActions<Peer>) {
+    mutating func emitGossip(_ topic: String, excluding members: Set<Peer>, now: ContinuousClock.Instant,
+                             into actions: inout GossipActions<Peer>) {
         let ids = cache.gossipIDs(topic: topic)
         guard !ids.isEmpty else { return }
-        let eligible = Set(peers.filter { $0.value.protocolID.isGossip && $0.value.topics.contains(topic) }.keys)
-            .subtracting(members)
+        let floor = configuration.scoreThresholds.gossip
+        let eligible = Set(peers.filter { entry in
+            entry.value.protocolID.isGossip && entry.value.topics.contains(topic) && score(of: entry.key, now: now) >= floor
+        }.keys).subtracting(members)
         let count = max(configuration.dLazy, Int(configuration.gossipFactor * Double(eligible.count)))
         let announced = Array(ids.prefix(configuration.maxIHaveLength))
         for peer in pick(count, from: eligible) {
@@ -134,10 +177,13 @@ extension GossipRouter {
         Set(peers.filter { $0.value.protocolID == .floodsub && $0.value.topics.contains(topic) }.keys)
     }
 
-    /// Gossip peers in `topic`, not in `excluding`, and (when `now` is given) not in backoff.
+    /// Gossip peers in `topic`, not in `excluding`, and (when `now` is given)
+    /// not in backoff and not of negative score.
     func candidates(for topic: String, excluding: Set<Peer>, now: ContinuousClock.Instant?) -> Set<Peer> {
         Set(peers.keys.filter { peer in
-            isGossipPeer(peer, in: topic) && !excluding.contains(peer) && !(now.map { inBackoff(peer, topic, $0) } ?? false)
+            guard isGossipPeer(peer, in: topic), !excluding.contains(peer) else { return false }
+            guard let now else { return true }
+            return !inBackoff(peer, topic, now) && score(of: peer, now: now) >= 0
         })
     }
 

@@ -11,6 +11,8 @@ public struct GossipActions<Peer: Hashable & Sendable>: Sendable {
     public var validate: [(id: [UInt8], message: PubSubMessage, from: Peer)] = []
     /// Peers offered by PRUNE peer exchange (peer ID bytes), to dial if wanted.
     public var exchangedPeers: [[UInt8]] = []
+    /// The RPC was ignored: its sender's score is below the graylist threshold.
+    public var graylisted = false
 
     public init() {}
 
@@ -55,6 +57,9 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
     /// Messages waiting for validation: who sent them.
     var validating: [[UInt8]: (message: PubSubMessage, from: Peer)] = [:]
     var random: SplitMix64
+    /// The v1.1 peer score (section 7).
+    public internal(set) var score: PeerScore<Peer>
+    var heartbeats = 0
 
     public struct PeerState: Hashable, Sendable {
         public var protocolID: PubSubProtocol
@@ -79,14 +84,32 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
                              maxTransmissions: configuration.gossipRetransmission)
         seen = SeenCache(ttl: configuration.seenTTL)
         random = SplitMix64(seed: seed)
+        score = PeerScore(parameters: configuration.scoreParameters, thresholds: configuration.scoreThresholds)
+    }
+
+    /// The peer's score (0 when scoring is off).
+    public func score(of peer: Peer, now: ContinuousClock.Instant) -> Double {
+        configuration.scoring ? score.score(peer, now: now) : 0
+    }
+
+    /// The application's own score of a peer (P5).
+    public mutating func setApplicationScore(_ peer: Peer, _ value: Double) { score.setApplicationScore(peer, value) }
+
+    /// A message from `peer` failed its signature check before validation:
+    /// counted as an invalid delivery.
+    public mutating func invalidMessage(from peer: Peer, topic: String) {
+        peers[peer]?.penalties += 1
+        score.invalidDelivery(peer, topic)
     }
 
     // MARK: Peers
 
     /// A peer opened a pubsub stream: it learns our subscriptions.
-    public mutating func addPeer(_ peer: Peer, protocolID: PubSubProtocol) -> GossipActions<Peer> {
+    /// - Parameter address: the peer's IP address, for the colocation penalty (P6).
+    public mutating func addPeer(_ peer: Peer, protocolID: PubSubProtocol, address: String? = nil) -> GossipActions<Peer> {
         var actions = GossipActions<Peer>()
         peers[peer] = PeerState(protocolID: protocolID)
+        score.addPeer(peer, address: address)
         if !subscriptions.isEmpty {
             actions.edit(peer) { rpc in
                 rpc.subscriptions = subscriptions.sorted().map { .init(subscribe: true, topic: $0) }
@@ -97,6 +120,7 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
 
     public mutating func removePeer(_ peer: Peer) {
         peers[peer] = nil
+        score.removePeer(peer)
         for topic in mesh.keys { mesh[topic]?.remove(peer) }
         for topic in fanout.keys { fanout[topic]?.remove(peer) }
     }
@@ -117,7 +141,10 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
             members.formUnion(more)
         }
         mesh[topic] = members
-        for peer in members { actions.control(peer) { $0.graft.append(.init(topic: topic)) } }
+        for peer in members {
+            score.grafted(peer, topic, now: now)
+            actions.control(peer) { $0.graft.append(.init(topic: topic)) }
+        }
         return actions
     }
 
@@ -127,6 +154,7 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         guard subscriptions.remove(topic) != nil else { return actions }
         for peer in peers.keys { actions.edit(peer) { $0.subscriptions.append(.init(subscribe: false, topic: topic)) } }
         for peer in mesh.removeValue(forKey: topic) ?? [] {
+            score.pruned(peer, topic)
             setBackoff(peer, topic, now + configuration.unsubscribeBackoff)
             actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.unsubscribeBackoff)) }
         }
@@ -144,7 +172,8 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         let topic = message.topic
         var targets: Set<Peer>
         if configuration.floodPublish {
-            targets = Set(peers.filter { $0.value.topics.contains(topic) }.keys)
+            let floor = configuration.scoreThresholds.publish
+            targets = Set(peers.filter { $0.value.topics.contains(topic) && score(of: $0.key, now: now) >= floor }.keys)
         } else if let members = mesh[topic] {
             targets = members.union(floodsubPeers(in: topic))
         } else {
@@ -171,8 +200,13 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
                                  messageID: (PubSubMessage) -> [UInt8]) -> GossipActions<Peer> {
         var actions = GossipActions<Peer>()
         guard peers[peer] != nil else { return actions }
+        guard score(of: peer, now: now) >= configuration.scoreThresholds.graylist else {
+            actions.graylisted = true
+            return actions
+        }
         for subscription in rpc.subscriptions {
             if subscription.subscribe {
+                guard (peers[peer]?.topics.count ?? 0) < configuration.maxTopicsPerPeer else { continue }
                 peers[peer]?.topics.insert(subscription.topic)
             } else {
                 peers[peer]?.topics.remove(subscription.topic)
@@ -189,8 +223,11 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         if let control = rpc.control, peers[peer]?.protocolID.isGossip == true {
             handleGrafts(control.graft, from: peer, now: now, into: &actions)
             handlePrunes(control.prune, from: peer, now: now, into: &actions)
-            handleIHave(control.ihave, from: peer, now: now, into: &actions)
-            handleIWant(control.iwant, from: peer, into: &actions)
+            // No gossip with peers below the gossip threshold, either way.
+            if score(of: peer, now: now) >= configuration.scoreThresholds.gossip {
+                handleIHave(control.ihave, from: peer, now: now, into: &actions)
+                handleIWant(control.iwant, from: peer, into: &actions)
+            }
         }
         return actions
     }
@@ -205,11 +242,13 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         case .ignore: return actions
         case .reject:
             peers[from]?.penalties += 1
+            score.invalidDelivery(from, message.topic)
             return actions
         case .accept: break
         }
         cache.put(message, id: id)
         let topic = message.topic
+        if peers[from] != nil { score.firstDelivery(from, topic) }
         let targets = (mesh[topic] ?? []).union(floodsubPeers(in: topic))
         // The author needs no copy: its own seen cache drops it.
         for peer in targets where peer != from {

@@ -36,6 +36,7 @@ extension PubSub {
                     guard !state.stopped else { return .init() }
                     state.statistics.received += rpc.messages.count
                     let actions = state.router.receive(rpc, from: peer, now: now, messageID: messageID)
+                    if actions.graylisted { state.statistics.graylistedRPCs += 1 }
                     state.statistics.duplicates += rpc.messages.count - actions.validate.count
                     return actions
                 }
@@ -52,7 +53,9 @@ extension PubSub {
         guard state.senders[peer] == nil else { return .init() }
         let sender = PeerSender(peer: peer, protocolID: protocolID, capacity: configuration.maxQueuedRPCs, owner: self)
         state.senders[peer] = sender
-        return state.router.addPeer(peer, protocolID: protocolID)
+        // The IP address (without port) for the colocation penalty.
+        let address = host.connections(to: peer).first?.remoteAddress?.components.first?.valueText
+        return state.router.addPeer(peer, protocolID: protocolID, address: address)
     }
 
     /// A peer whose stream failed or that disconnected leaves the router.
@@ -175,6 +178,7 @@ extension GossipActions {
         }
         validate += other.validate
         exchangedPeers += other.exchangedPeers
+        graylisted = graylisted || other.graylisted
     }
 }
 

@@ -68,6 +68,8 @@ public final class PubSub: Sendable {
         public var invalidSignatures = 0, rejected = 0, ignored = 0
         /// RPCs refused (malformed or over a limit; the stream is reset) and RPCs dropped on a full send queue.
         public var refusedRPCs = 0, droppedRPCs = 0
+        /// RPCs ignored because their sender's score is below the graylist threshold.
+        public var graylistedRPCs = 0
     }
 
     public init(host: P2PHost, configuration: Configuration = .init(), logger: Logger = Logger(label: "tau.pubsub")) {
@@ -131,6 +133,15 @@ public final class PubSub: Sendable {
     }
 
     /// The peers in our mesh for `topic`.
+    /// A peer's v1.1 score (formats/pubsub.md §7).
+    public func score(of peer: PeerID) -> Double { state.withLock { $0.router.score(of: peer, now: .now) } }
+
+    /// Sets the application-specific part of a peer's score (P5), e.g. the
+    /// hoarder's trust in a member.
+    public func setApplicationScore(_ value: Double, for peer: PeerID) {
+        state.withLock { $0.router.setApplicationScore(peer, value) }
+    }
+
     public func mesh(_ topic: String) -> [PeerID] { state.withLock { ($0.router.mesh[topic] ?? []).sorted() } }
 
     /// Sets (or, with nil, removes) the validator of `topic`.

@@ -237,7 +237,11 @@ async def main(mode):
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if os.environ.get("KAD_DEBUG"):
-        logging.getLogger("libp2p.kad_dht").setLevel(logging.DEBUG)
-        logging.getLogger("kad_peer").setLevel(logging.DEBUG)
+        # The "libp2p" logger does not propagate (libp2p/utils/logging.py), so the
+        # DHT logger gets a handler of its own.
+        dht_log = logging.getLogger("libp2p.kad_dht")
+        dht_log.setLevel(logging.DEBUG)
+        dht_log.addHandler(logging.StreamHandler(sys.stderr))
+        log.setLevel(logging.DEBUG)
     chosen = DHTMode.CLIENT if sys.argv[1:2] == ["client"] else DHTMode.SERVER
     trio.run(main, chosen)

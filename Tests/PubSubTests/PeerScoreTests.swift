@@ -1,0 +1,123 @@
+import PubSub
+import Testing
+
+/// The v1.1 peer score and what the router does with it (formats/pubsub.md §7).
+@Suite struct PeerScoreTests {
+    @Test func rejectedMessagesDriveAPeerBelowEveryThresholdAndDecayBack() {
+        var sim = Simulation(nodes: 2)
+        sim.connect(0, 1)
+        sim.subscribe(0, "t")
+        sim.subscribe(1, "t")
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) >= 0)
+        sim.validation = { _, _ in .reject }
+        _ = sim.publish(0, "t", 1)
+        let afterOne = sim.routers[1]!.score(of: 0, now: sim.now)
+        // One rejected message: −100 · 1², below the graylist threshold (−80).
+        #expect(afterOne <= -99 && afterOne > -101, "\(afterOne)")
+        // Graylisted: node 0's next RPC is ignored entirely.
+        let next = PubSubMessage(from: [0], data: [2], seqno: [0, 0, 0, 0, 0, 0, 0, 2], topic: "t")
+        let ignored = sim.routers[1]!.receive(PubSubRPC(messages: [next]), from: 0, now: sim.now, messageID: Simulation.id)
+        #expect(ignored.graylisted && ignored.validate.isEmpty)
+        // The heartbeat prunes it from node 1's mesh, without peer exchange.
+        sim.heartbeat()
+        #expect(sim.routers[1]!.mesh["t"]?.contains(0) == false)
+        // The counter decays by 0.9 a second: below the gossip threshold for about 11 s, then back.
+        for _ in 0..<12 { sim.heartbeat() }
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) >= -10)
+        for _ in 0..<40 { sim.heartbeat() }
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) == 0 || sim.routers[1]!.score(of: 0, now: sim.now) > -1)
+    }
+
+    @Test func firstDeliveriesAndTimeInMeshRaiseTheScore() {
+        var sim = Simulation(nodes: 2)
+        sim.connect(0, 1)
+        sim.subscribe(0, "t")
+        sim.subscribe(1, "t")
+        for n in 1...5 { _ = sim.publish(0, "t", UInt8(n)) }
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) >= 5)
+        for _ in 0..<100 { sim.heartbeat() }
+        // First deliveries have decayed away; 100 s in the mesh at 0.01 per second remain.
+        let score = sim.routers[1]!.score(of: 0, now: sim.now)
+        #expect(score > 0.9 && score < 1.2, "\(score)")
+    }
+
+    @Test func graftsDuringBackoffArePenalisedUntilTheSenderIsGraylisted() {
+        var sim = Simulation(nodes: 2)
+        sim.connect(0, 1)
+        sim.subscribe(0, "t")
+        sim.subscribe(1, "t")
+        var router = sim.routers[1]!
+        _ = router.unsubscribe("t", now: sim.now)
+        _ = router.subscribe("t", now: sim.now)
+        // 10,000 GRAFTs, in RPCs of at most 1,024 (the decoder's limit): after the
+        // third, the sender is below the graylist and the rest are not even read.
+        var graylisted = 0
+        let graft = PubSubRPC(control: .init(graft: Array(repeating: .init(topic: "t"), count: 1000)))
+        for _ in 0..<10 {
+            let answer = router.receive(try! PubSubRPC(decoding: graft.encoded()), from: 0, now: sim.now, messageID: Simulation.id)
+            if answer.graylisted { graylisted += 1 }
+        }
+        #expect(router.score(of: 0, now: sim.now) < -80)
+        #expect(graylisted == 9)
+        #expect(router.mesh["t"]?.contains(0) == false)
+    }
+
+    @Test func lowScoresGetNoGossipAndNoFloodPublish() {
+        var configuration = GossipConfiguration()
+        configuration.d = 1
+        configuration.dLow = 1
+        configuration.dHigh = 1
+        var sim = Simulation(nodes: 4, configuration: configuration)
+        for peer in 1...3 { sim.connect(0, peer) }
+        for node in 0...3 { sim.subscribe(node, "t") }
+        // Node 0 thinks badly of node 3 (the application's score, P5).
+        sim.routers[0]!.setApplicationScore(3, -60)
+        sim.sent.removeAll()
+        _ = sim.publish(0, "t", 1)
+        #expect(!sim.sent.contains { $0.from == 0 && $0.to == 3 && !$0.rpc.messages.isEmpty })
+        #expect(sim.sent.contains { $0.from == 0 && $0.to == 1 && !$0.rpc.messages.isEmpty })
+        sim.sent.removeAll()
+        sim.heartbeat()
+        #expect(!sim.sent.contains { $0.from == 0 && $0.to == 3 && !($0.rpc.control?.ihave.isEmpty ?? true) })
+        // IHAVE from it is not answered with IWANT.
+        let ihave = PubSubRPC(control: .init(ihave: [.init(topic: "t", messageIDs: [[9, 9, 9]])]))
+        let answer = sim.routers[0]!.receive(ihave, from: 3, now: sim.now, messageID: Simulation.id)
+        #expect(answer.send[3] == nil)
+    }
+
+    @Test func colocatedPeersArePenalisedBeyondTheThreshold() {
+        var score = PeerScore<Int>()
+        let now = ContinuousClock.now
+        for peer in 0..<10 { score.addPeer(peer, address: "10.0.0.1") }
+        #expect(score.score(0, now: now) == 0)
+        for peer in 10..<13 { score.addPeer(peer, address: "10.0.0.1") }
+        // 13 peers on one address: 3 above the threshold of 10, −10 · 3².
+        #expect(score.score(0, now: now) == -90)
+        score.removePeer(12)
+        #expect(score.score(0, now: now) == -40)
+    }
+
+    @Test func scoringCanBeTurnedOff() {
+        var configuration = GossipConfiguration()
+        configuration.scoring = false
+        var sim = Simulation(nodes: 2, configuration: configuration)
+        sim.connect(0, 1)
+        sim.subscribe(0, "t")
+        sim.subscribe(1, "t")
+        sim.validation = { _, _ in .reject }
+        _ = sim.publish(0, "t", 1)
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) == 0)
+        sim.heartbeat()
+        #expect(sim.routers[1]!.mesh["t"]?.contains(0) == true)
+    }
+
+    @Test func topicsPerPeerAreLimited() {
+        var configuration = GossipConfiguration()
+        configuration.maxTopicsPerPeer = 3
+        var sim = Simulation(nodes: 2, configuration: configuration)
+        sim.connect(0, 1)
+        let rpc = PubSubRPC(subscriptions: (0..<10).map { .init(subscribe: true, topic: "t\($0)") })
+        _ = sim.routers[1]!.receive(rpc, from: 0, now: sim.now, messageID: Simulation.id)
+        #expect(sim.routers[1]!.peers[0]?.topics.count == 3)
+    }
+}
