@@ -114,3 +114,15 @@ package.targets.append(.executableTarget(
     ],
     path: "Sources/tau-bench-window"
 ))
+
+// DHT lookups over an in-process network of real DHT instances, for scripts/dht-lookups.sh.
+package.targets.append(.executableTarget(
+    name: "tau-bench-dht",
+    dependencies: [
+        .product(name: "DHT", package: "tau"),
+        .product(name: "P2P", package: "tau"),
+        .product(name: "Multiformats", package: "tau"),
+        .product(name: "Logging", package: "swift-log"),
+    ],
+    path: "Sources/tau-bench-dht"
+))

@@ -49,8 +49,8 @@ import Testing
         var router = sim.routers[1]!
         _ = router.unsubscribe("t", now: sim.now)
         _ = router.subscribe("t", now: sim.now)
-        // 10,000 GRAFTs, in RPCs of at most 1,024 (the decoder's limit): after the
-        // third, the sender is below the graylist and the rest are not even read.
+        // 10,000 GRAFTs, in RPCs of at most 1,024 (the decoder's limit): the first
+        // RPC's penalties put the sender below the graylist; the rest are not even read.
         var graylisted = 0
         let graft = PubSubRPC(control: .init(graft: Array(repeating: .init(topic: "t"), count: 1000)))
         for _ in 0..<10 {
