@@ -125,6 +125,8 @@ final class SwarmComponent: NodeComponent {
                 if let peer = address.peerID, connected.contains(peer) { continue }
                 do {
                     let peer = try await host.connect(address)
+                    // Bootstrap peers survive connection-manager trims.
+                    host.protect(peer, tag: "bootstrap")
                     logger.info("connected to bootstrap peer", metadata: ["peer": "\(peer)"])
                 } catch {
                     logger.debug("bootstrap peer not reachable yet", metadata: ["address": "\(address)", "error": "\(error)"])

@@ -57,6 +57,10 @@ public final class P2PHost: Sendable {
         public var writeBufferHighWaterMark = 1024 * 1024
         /// The largest single socket read.
         public var maxReadSize = 1024 * 1024
+        /// Connected peers kept between water marks (32/96; `trimConnections`).
+        public var connectionManager = ConnectionManagerPolicy()
+        /// How often the host trims when above the high water mark: 10 s.
+        public var trimInterval: Duration = .seconds(10)
 
         public init() {}
     }
@@ -120,6 +124,15 @@ public final class P2PHost: Sendable {
             state.listeners = channels
             state.boundAddresses = bound
         }
+        let interval = limits.trimInterval
+        let trimmer = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, !Task.isCancelled else { return }
+                await self.trimConnections()
+            }
+        }
+        swarm.state.withLock { $0.trimmer = trimmer }
         if !bound.isEmpty {
             swarm.logger.info("listening on \(bound.map(\.description).joined(separator: ", ")) as \(peerID)")
         }
@@ -137,6 +150,7 @@ public final class P2PHost: Sendable {
             return (state.listeners, state.connections.values.flatMap { $0 }, Array(state.identifyTasks.values))
         }
         for task in tasks { task.cancel() }
+        swarm.state.withLock { $0.trimmer }?.cancel()
         for listener in listeners { try? await listener.close() }
         for connection in connections { await connection.close() }
     }

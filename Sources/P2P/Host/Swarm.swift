@@ -20,6 +20,7 @@ final class Swarm: Sendable {
     let agentVersion: String
     let group: any EventLoopGroup
     let peerstore = Peerstore()
+    let protections = Protections()
     let requestedListenAddresses: [Multiaddr]
 
     struct State {
@@ -33,6 +34,8 @@ final class Swarm: Sendable {
         var streams: [PeerID: Int] = [:]
         var handlers: [String: P2PHost.StreamHandler] = [:]
         var identifyTasks: [UInt64: Task<Void, Never>] = [:]
+        /// The connection manager's periodic trim (P2PHost.start).
+        var trimmer: Task<Void, Never>?
         var nextConnectionID: UInt64 = 1
     }
 
