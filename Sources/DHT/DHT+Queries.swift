@@ -19,22 +19,27 @@ extension DHT {
         state.withLock { $0.statistics.queriesSent += 1 }
         let timeout = TimeAmount.nanoseconds(Int64(configuration.queryTimeout.components.seconds) * 1_000_000_000
             + configuration.queryTimeout.components.attoseconds / 1_000_000_000)
-        let host = self.host, protocolID = self.protocolID, limits = configuration.limits
+        let host = self.host, protocolID = self.protocolID, limits = configuration.answerLimits
         do {
             return try await withTimeout(timeout) {
                 let stream = try await host.newStream(to: peer, protocol: protocolID)
                 return try await withTaskCancellationHandler {
-                    try await stream.writeLengthPrefixed(request.encoded())
-                    guard expectAnswer else {
+                    do {
+                        try await stream.writeLengthPrefixed(request.encoded())
+                        guard expectAnswer else {
+                            await stream.close()
+                            return nil
+                        }
+                        guard let frame = try await stream.readLengthPrefixed(maxLength: limits.maxMessageSize) else {
+                            throw DHTError(.malformed, "\(peer) closed the stream without answering")
+                        }
+                        let answer = try DHTMessage(decoding: frame.readableBytesView, limits: limits)
                         await stream.close()
-                        return nil
+                        return answer
+                    } catch {
+                        stream.reset()
+                        throw error
                     }
-                    guard let frame = try await stream.readLengthPrefixed(maxLength: limits.maxMessageSize) else {
-                        throw DHTError(.malformed, "\(peer) closed the stream without answering")
-                    }
-                    let answer = try DHTMessage(decoding: frame.readableBytesView, limits: limits)
-                    await stream.close()
-                    return answer
                 } onCancel: {
                     stream.reset()
                 }
@@ -66,14 +71,15 @@ extension DHT {
         var lookup = Lookup(target: target, seeds: seeds, resultCount: configuration.bucketSize,
                             parallelism: configuration.parallelism, excluding: [host.peerID])
         await withTaskGroup(of: (PeerID, DHTMessage?).self) { group in
-            while true {
+            while !Task.isCancelled {
                 for peer in lookup.nextQueries() {
                     group.addTask { (peer, try? await self.send(request, to: peer)) }
                 }
                 guard !lookup.isFinished, let (peer, answer) = await group.next() else { break }
                 guard let answer else {
                     lookup.failed(peer)
-                    state.withLock { $0.table.recordFailure(peer) }
+                    // A lookup cancelled by its caller says nothing about the peers it was asking.
+                    if !Task.isCancelled { state.withLock { $0.table.recordFailure(peer) } }
                     continue
                 }
                 lookup.answered(peer, closer: learn(answer.closerPeers))

@@ -10,7 +10,8 @@ extension DHT {
     /// Serves `stream` until the peer ends it, goes idle or sends something malformed.
     func serve(_ stream: P2PStream) async throws {
         let peer = stream.remotePeer
-        let idle = TimeAmount.nanoseconds(Int64(configuration.streamIdleTimeout.components.seconds) * 1_000_000_000)
+        let parts = configuration.streamIdleTimeout.components
+        let idle = TimeAmount.nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
         let maxSize = configuration.limits.maxMessageSize
         while true {
             let frame: ByteBuffer?
@@ -34,7 +35,13 @@ extension DHT {
             }
             let response = await answer(request, from: peer)
             state.withLock { $0.statistics.requestsServed += 1 }
-            if let response { try await stream.writeLengthPrefixed(response.encoded()) }
+            if let response {
+                try await stream.writeLengthPrefixed(response.encoded())
+            } else if request.kind == .putValue {
+                // A refused record: reset, as Kubo does on a handler error, so the sender does not wait.
+                stream.reset()
+                return
+            }
         }
     }
 
@@ -42,14 +49,14 @@ extension DHT {
     public func answer(_ request: DHTMessage, from peer: PeerID) async -> DHTMessage? {
         switch request.kind {
         case .ping:
-            return DHTMessage(kind: .ping)
+            return request
         case .findNode:
             var closer = closerPeers(to: request.key, for: peer)
             if let target = try? PeerID(bytes: request.key), target != peer, !closer.contains(where: { $0.id == target.bytes }) {
                 if target == host.peerID {
                     closer = [localPeer]
-                } else if !host.connections(to: target).isEmpty {
-                    closer.append(entry(target))
+                } else if !host.peerstore.addresses(target).isEmpty {
+                    closer.insert(entry(target), at: 0)
                 }
             }
             return DHTMessage(kind: .findNode, key: request.key, closerPeers: closer)
@@ -96,21 +103,24 @@ extension DHT {
     /// ADD_PROVIDER: only the sender may announce itself, with addresses, within its quota.
     func storeProviders(_ request: DHTMessage, from peer: PeerID) async {
         guard (try? Multihash(bytes: request.key)) != nil else { return }
+        let expiry = Self.unixNow() + UInt64(configuration.providerTTL.components.seconds)
         for announced in request.providerPeers {
+            // As Kubo: the sender only, and only with an address to reach it at.
+            let addresses = announced.addresses.compactMap { try? Multiaddr(bytes: $0) }
             let accepted = state.withLock { state -> Bool in
-                guard announced.id == peer.bytes, state.providersPerPeer[peer, default: 0] < configuration.maxProvidersPerPeer
+                let keys = state.providedBy[peer] ?? [:]
+                guard announced.id == peer.bytes, !addresses.isEmpty,
+                      keys[request.key] != nil || keys.count < configuration.maxProvidersPerPeer
                 else {
                     state.statistics.providersIgnored += 1
                     return false
                 }
-                state.providersPerPeer[peer, default: 0] += 1
+                state.providedBy[peer, default: [:]][request.key] = expiry
                 state.statistics.providersStored += 1
                 return true
             }
             guard accepted else { continue }
-            let addresses = announced.addresses.compactMap { try? Multiaddr(bytes: $0) }
-            if !addresses.isEmpty { host.peerstore.addAddresses(addresses, for: peer) }
-            let expiry = Self.unixNow() + UInt64(configuration.providerTTL.components.seconds)
+            host.peerstore.addAddresses(addresses, for: peer)
             try? await datastore.addProvider(ProviderRecord(key: request.key, provider: peer, addresses: addresses, expiresAt: expiry))
         }
     }

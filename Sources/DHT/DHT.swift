@@ -46,7 +46,9 @@ public final class DHT: Sendable {
         public var maxProvidersPerAnswer = 20
         /// Provider records one peer may hold with us: 10,000 (beyond it, its ADD_PROVIDERs are ignored).
         public var maxProvidersPerPeer = 10_000
+        /// Requests we serve: 64 KiB. Answers to our queries: 4 MiB (Kubo's message limit).
         public var limits = DHTMessage.Limits()
+        public var answerLimits = DHTMessage.Limits.answers
         public init() {}
     }
 
@@ -71,7 +73,8 @@ public final class DHT: Sendable {
         var started = false
         var lastRefresh: ContinuousClock.Instant?
         var tableChanged = false
-        var providersPerPeer: [PeerID: Int] = [:]
+        /// Keys each peer provides to us, with their expiry (the quota counts distinct keys).
+        var providedBy: [PeerID: [[UInt8]: UInt64]] = [:]
         var statistics = Statistics()
     }
 
@@ -95,6 +98,11 @@ public final class DHT: Sendable {
     /// Registers the handler (server mode), seeds the table from the saved
     /// peers and starts the maintenance loop. The host must be started.
     public func start() async throws {
+        let first = state.withLock { state -> Bool in
+            defer { state.started = true }
+            return !state.started && !state.stopped
+        }
+        guard first else { return }
         if configuration.mode == .server {
             host.handle(protocolID) { [weak self] stream in try await self?.serve(stream) }
         }
@@ -105,7 +113,6 @@ public final class DHT: Sendable {
                 host.peerstore.addAddresses(peer.addresses, for: peer.peer)
                 state.table.add(peer.peer, key: KademliaKey(hashing: peer.peer.bytes), now: now)
             }
-            state.started = true
         }
         let interval = configuration.maintenanceInterval
         let task = Task { [weak self] in
@@ -125,9 +132,9 @@ public final class DHT: Sendable {
             state.stopped = true
             return state.maintenance
         }
+        host.removeHandler(protocolID)
         task?.cancel()
         await task?.value
-        host.removeHandler(protocolID)
         await saveTable()
     }
 
@@ -140,7 +147,8 @@ public final class DHT: Sendable {
         guard peer != host.peerID else { return }
         if !addresses.isEmpty { host.peerstore.addAddresses(addresses, for: peer) }
         state.withLock { state in
-            if state.table.add(peer, key: KademliaKey(hashing: peer.bytes), now: .now) { state.tableChanged = true }
+            let isNew = !state.table.contains(peer)
+            if state.table.add(peer, key: KademliaKey(hashing: peer.bytes), now: .now), isNew { state.tableChanged = true }
         }
     }
 
@@ -161,6 +169,12 @@ public final class DHT: Sendable {
         if save { await saveTable() }
         if refresh {
             let wall = Self.unixNow()
+            state.withLock { state in
+                for (peer, keys) in state.providedBy {
+                    let live = keys.filter { $0.value > wall }
+                    state.providedBy[peer] = live.isEmpty ? nil : live
+                }
+            }
             _ = try? await datastore.removeExpired(
                 now: wall, recordsBefore: wall - min(wall, UInt64(configuration.recordTTL.components.seconds)))
             await refreshTable(now: now)
@@ -174,8 +188,20 @@ public final class DHT: Sendable {
         let stale = state.withLock { $0.table.bucketsToRefresh(staleBefore: now - configuration.refreshInterval) }
         var generator = SystemRandomNumberGenerator()
         for prefixLength in stale {
-            let target = localKey.randomKey(withCommonPrefix: prefixLength, using: &generator)
-            _ = try? await closestPeers(to: target, key: target.bytes)
+            let key = Self.refreshKey(near: localKey, commonPrefix: prefixLength, using: &generator)
+            _ = try? await closestPeers(to: key)
+        }
+    }
+
+    /// A key whose *position* (SHA-256, as servers hash it) shares exactly
+    /// `commonPrefix` bits with `local`: a sha2-256 multihash of random bytes,
+    /// drawn until one fits (about 2^(prefix+1) draws; refreshes stop at 15).
+    public static func refreshKey(near local: KademliaKey, commonPrefix: Int,
+                                  using generator: inout some RandomNumberGenerator) -> [UInt8] {
+        precondition((0..<24).contains(commonPrefix), "refresh keys are drawn for prefixes below 24")
+        while true {
+            let key = [0x12, 0x20] + (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if KademliaKey(hashing: key).commonPrefixLength(with: local) == commonPrefix { return key }
         }
     }
 

@@ -40,15 +40,17 @@ public struct DHTMessage: Hashable, Sendable {
         }
     }
 
-    /// What one message may hold. The defaults bound a peer's cost to us
-    /// and refuse nothing Kubo or py-libp2p sends.
+    /// What one message may hold. Messages over `maxMessageSize` or with a
+    /// key over `maxKeyLength` are refused; peers beyond `maxPeers` and
+    /// addresses beyond `maxAddressesPerPeer` are skipped, not refused (Kubo
+    /// fills GET_PROVIDERS answers up to 4 MiB and sends every address it knows).
     public struct Limits: Hashable, Sendable {
-        /// Bytes of one message: 64 KiB (Kubo caps records at 10 KiB; a full
-        /// response of 20 closer and 20 provider peers is a few KiB).
+        /// Bytes of one message: 64 KiB for requests we serve (Kubo caps
+        /// records at 10 KiB); `answers` allows 4 MiB, Kubo's message limit.
         public var maxMessageSize: Int
-        /// Peers in `closerPeers` plus `providerPeers`: 200.
+        /// Peers kept of `closerPeers` plus `providerPeers`: 200.
         public var maxPeers: Int
-        /// Addresses of one peer: 32.
+        /// Addresses kept of one peer: 32.
         public var maxAddressesPerPeer: Int
         /// Bytes of a key: 512.
         public var maxKeyLength: Int
@@ -62,6 +64,8 @@ public struct DHTMessage: Hashable, Sendable {
         }
 
         public static let standard = Limits()
+        /// For answers to our queries: 4 MiB, 1,000 peers, 32 addresses each.
+        public static let answers = Limits(maxMessageSize: 4 << 20, maxPeers: 1000)
     }
 
     public var kind: Kind
@@ -120,11 +124,9 @@ extension DHTMessage {
             case 8, 9:
                 try MessageReader.expect(wire, .lengthDelimited, field: "Message.peers")
                 peers += 1
-                guard peers <= limits.maxPeers else {
-                    throw DHTError(.limitExceeded, "more than \(limits.maxPeers) peers in one message")
-                }
                 var inner = try reader.readMessage()
                 let peer = try Peer.decode(&inner, limits: limits)
+                guard peers <= limits.maxPeers else { continue }
                 if number == 8 { message.closerPeers.append(peer) } else { message.providerPeers.append(peer) }
             default:
                 try reader.skip(wire)
@@ -194,10 +196,8 @@ extension DHTMessage.Peer {
                 peer.id = try readKey(&reader, limits: limits)
             case 2:
                 try MessageReader.expect(wire, .lengthDelimited, field: "Peer.addrs")
-                guard peer.addresses.count < limits.maxAddressesPerPeer else {
-                    throw DHTError(.limitExceeded, "more than \(limits.maxAddressesPerPeer) addresses for one peer")
-                }
-                peer.addresses.append(Array(try reader.readBytes()))
+                let address = try reader.readBytes()
+                if peer.addresses.count < limits.maxAddressesPerPeer { peer.addresses.append(Array(address)) }
             case 3:
                 try MessageReader.expect(wire, .varint, field: "Peer.connection")
                 // Unknown values read as "not connected": the field is advisory.

@@ -83,7 +83,8 @@ public struct RoutingTable<Peer: Hashable & Sendable>: Sendable {
         var candidates: [(KademliaKey, Entry)] = []
         candidates.reserveCapacity(index.count)
         for bucket in buckets {
-            for entry in bucket where !excluded.contains(entry.peer) {
+            // Peers that stopped answering are neither asked nor recommended.
+            for entry in bucket where !excluded.contains(entry.peer) && entry.failures < maxFailures {
                 candidates.append((entry.key.distance(to: target), entry))
             }
         }

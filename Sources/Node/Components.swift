@@ -211,4 +211,10 @@ final class LockedTask: Sendable {
 
     func set(_ new: Task<Void, Never>) { task.value = new }
     func cancel() { task.value?.cancel() }
+    /// Cancels and waits for the task to end.
+    func cancelAndWait() async {
+        let current = task.value
+        current?.cancel()
+        await current?.value
+    }
 }

@@ -150,6 +150,7 @@ public final class TauNode: Sendable {
             dhtLogger[metadataKey: "service"] = "dht"
             var dhtConfiguration = DHT.Configuration()
             dhtConfiguration.mode = configuration.dht.mode == "client" ? .client : .server
+            if !configuration.dht.protocolPrefix.isEmpty { dhtConfiguration.protocolPrefix = configuration.dht.protocolPrefix }
             dht = DHT(host: host, datastore: try RepoDHTStore(repo: repo), configuration: dhtConfiguration, logger: dhtLogger)
         }
         // One read path for the gateway and for commands: cache → store →

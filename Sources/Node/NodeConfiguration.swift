@@ -128,6 +128,10 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// pins, the default: one lookup per add), pinned (every block under a
         /// pin), all (every block in the repo), none.
         public var provide: String = "roots"
+        /// The protocol prefix: empty picks `/ipfs` on the public network and
+        /// `/tau/pnet-FINGERPRINT` in a private one; `/ipfs` in a private
+        /// network shares the DHT with Kubo nodes of the same swarm key.
+        public var protocolPrefix: String = ""
 
         public init() {}
 
@@ -136,6 +140,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
             mode = try container.decodeIfPresent(String.self, forKey: .mode) ?? "server"
             provide = try container.decodeIfPresent(String.self, forKey: .provide) ?? "roots"
+            protocolPrefix = try container.decodeIfPresent(String.self, forKey: .protocolPrefix) ?? ""
         }
     }
 
@@ -207,6 +212,10 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
         guard ["roots", "pinned", "all", "none"].contains(dht.provide) else {
             throw NodeError(.invalidConfiguration, "dht.provide must be roots, pinned, all or none (got \(dht.provide))")
+        }
+        guard dht.protocolPrefix.isEmpty || (dht.protocolPrefix.hasPrefix("/") && !dht.protocolPrefix.hasSuffix("/")
+                                             && !dht.protocolPrefix.contains(" ")) else {
+            throw NodeError(.invalidConfiguration, "dht.protocolPrefix must look like /ipfs (got \(dht.protocolPrefix))")
         }
         guard shutdown.timeout > 0, shutdown.timeout <= 600 else {
             throw NodeError(.invalidConfiguration, "shutdown.timeout must be from 0 to 600 seconds (got \(shutdown.timeout))")

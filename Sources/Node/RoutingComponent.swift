@@ -45,8 +45,8 @@ final class DHTComponent: NodeComponent {
     }
 
     func stop() async {
-        announcer.cancel()
         wake.value?.finish()
+        await announcer.cancelAndWait()
         await dht.stop()
     }
 
@@ -70,19 +70,22 @@ final class DHTComponent: NodeComponent {
             let wanted = Set(services.map(dht.serviceKey)).union((try? await contentToProvide()) ?? [])
             let fresh = wanted.subtracting(provided.value)
             guard !fresh.isEmpty else { continue }
-            var told = 0
-            // Reprovide in batches of 8 lookups at a time.
+            var done: Set<CID> = []
+            // Provide in batches of 8 lookups at a time; failures are tried again at the next pass.
             let batch = Array(fresh)
             for start in stride(from: 0, to: batch.count, by: 8) {
-                await withTaskGroup(of: Bool.self) { group in
+                await withTaskGroup(of: CID?.self) { group in
                     for cid in batch[start..<min(start + 8, batch.count)] {
-                        group.addTask { (try? await self.dht.provide(cid)) != nil }
+                        group.addTask { (try? await self.dht.provide(cid)) != nil ? cid : nil }
                     }
-                    for await ok in group where ok { told += 1 }
+                    for await cid in group { if let cid { done.insert(cid) } }
                 }
             }
-            provided.value.formUnion(fresh)
-            logger.info("dht: provided \(told) of \(fresh.count) keys (strategy \(strategy))")
+            provided.value.formUnion(done)
+            logger.info("dht: provided \(done.count) of \(fresh.count) keys (strategy \(strategy))")
+            if done.count < fresh.count { wake.value?.yield() }
+            // Passes at most every 5 s: with `pinned` or `all` each walks the repo.
+            try? await Task.sleep(for: .seconds(5))
         }
     }
 

@@ -34,11 +34,13 @@ struct RoutingCommandTests {
         let offline = try support.tau(["routing", "findpeer", "12D3KooWBPXyCB18qNj1gs1ke3GH9zuQ8drxS1DExrS4uDBf7MTN"], repo: repos[0])
         #expect(offline.status == 1 && offline.err.contains("needs a running node"), "\(offline.err)")
 
-        let nodes = try repos.map { try NodeCommandTests.RunningNode(tau: tau, repo: $0) }
+        // Nodes 2–5 first, in a line; node 1 joins after node 5 has provided,
+        // so node 1 holds no provider record and must find it through node 2.
+        var nodes = try repos[1...].map { try NodeCommandTests.RunningNode(tau: tau, repo: $0) }
         defer { for node in nodes { _ = node.stop() } }
-        let identities = try repos.map(identity)
-        for index in 0..<4 {
-            let connected = try support.tau(["swarm", "connect", identities[index + 1].address], repo: repos[index])
+        var identities = try repos[1...].map(identity)
+        for index in 0..<3 {
+            let connected = try support.tau(["swarm", "connect", identities[index + 1].address], repo: repos[index + 1])
             #expect(connected.status == 0, "\(connected.err)")
         }
 
@@ -49,8 +51,12 @@ struct RoutingCommandTests {
         let added = try support.tau(["add", "-Q", file.path], repo: repos[4])
         #expect(added.status == 0, "\(added.err)")
         let cid = added.out
+        #expect(try eventually { try support.tau(["routing", "findprovs", cid], repo: repos[1]).out == identities[3].id })
+        nodes.insert(try NodeCommandTests.RunningNode(tau: tau, repo: repos[0]), at: 0)
+        identities.insert(try identity(repos[0]), at: 0)
+        #expect(try support.tau(["swarm", "connect", identities[1].address], repo: repos[0]).status == 0)
 
-        // Node 5 provides the root once its table has peers; node 1 finds it through nodes 2–4.
+        // Node 1 finds node 5's record through the DHT.
         #expect(try eventually { try support.tau(["routing", "findprovs", cid], repo: repos[0]).out == identities[4].id },
                 "node 5 log:\n\((try? String(contentsOfFile: repos[4] + ".log", encoding: .utf8)) ?? "")")
         // (The lookups themselves may already have dialled node 5: Kademlia queries the peers it learns of.)

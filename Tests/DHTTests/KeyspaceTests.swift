@@ -34,6 +34,28 @@ import Testing
         }
     }
 
+    @Test func refreshKeysLandInTheirBucketAsServersHashThem() {
+        var generator = SystemRandomNumberGenerator()
+        let local = KademliaKey(hashing: Array("local".utf8))
+        for prefix in [0, 3, 9, 15] {
+            let key = DHT.refreshKey(near: local, commonPrefix: prefix, using: &generator)
+            #expect(key.count == 34 && key.starts(with: [0x12, 0x20]))
+            #expect(KademliaKey(hashing: key).commonPrefixLength(with: local) == prefix)
+        }
+    }
+
+    @Test func failingPeersAreNotRecommended() {
+        let now = ContinuousClock.now
+        var table = RoutingTable<Int>(local: Self.key(0), maxFailures: 2)
+        table.add(1, key: Self.key(0x80), now: now)
+        table.add(2, key: Self.key(0x40), now: now)
+        table.recordFailure(1)
+        table.recordFailure(1)
+        #expect(table.nearest(to: Self.key(0x80), count: 5).map(\.peer) == [2])
+        table.add(1, key: Self.key(0x80), now: now)   // it answered again
+        #expect(table.nearest(to: Self.key(0x80), count: 5).map(\.peer) == [1, 2])
+    }
+
     @Test func bucketsHoldKPeersAndReplaceOnlyFailingOnes() {
         let now = ContinuousClock.now
         var table = RoutingTable<Int>(local: Self.key(0), bucketSize: 2, maxFailures: 2)

@@ -35,13 +35,22 @@ import Testing
         #expect(throws: DHTError.malformed) { try DHTMessage(decoding: [0x10, 0x01]) }          // key as a varint
     }
 
-    @Test func enforcesLimits() {
+    @Test func enforcesLimits() throws {
         let limits = DHTMessage.Limits(maxMessageSize: 100, maxPeers: 2, maxAddressesPerPeer: 1, maxKeyLength: 8)
         #expect(throws: DHTError.limitExceeded) { try DHTMessage(decoding: [UInt8](repeating: 0, count: 101), limits: limits) }
+        // Peers and addresses beyond their limits are skipped, not refused (Kubo sends all it knows).
         let peers = DHTMessage(kind: .findNode, closerPeers: [.init(id: [1]), .init(id: [2])], providerPeers: [.init(id: [3])])
-        #expect(throws: DHTError.limitExceeded) { try DHTMessage(decoding: peers.encoded(), limits: limits) }
+        let keptPeers = try DHTMessage(decoding: peers.encoded(), limits: limits)
+        #expect(keptPeers.closerPeers.map(\.id) == [[1], [2]] && keptPeers.providerPeers.isEmpty)
         let addresses = DHTMessage(kind: .findNode, closerPeers: [.init(id: [1], addresses: [[1], [2]])])
-        #expect(throws: DHTError.limitExceeded) { try DHTMessage(decoding: addresses.encoded(), limits: limits) }
+        #expect(try DHTMessage(decoding: addresses.encoded(), limits: limits).closerPeers.first?.addresses == [[1]])
+        // Answers may be as large as Kubo's 4 MiB messages: 2,000 providers of 3 addresses.
+        let big = DHTMessage(kind: .getProviders, providerPeers: (0..<2000).map { index in
+            .init(id: Array(repeating: UInt8(index & 0xFF), count: 38), addresses: Array(repeating: Array(repeating: 4, count: 40), count: 3))
+        })
+        #expect(big.encoded().count > 64 << 10)
+        #expect(throws: DHTError.limitExceeded) { try DHTMessage(decoding: big.encoded()) }
+        #expect(try DHTMessage(decoding: big.encoded(), limits: .answers).providerPeers.count == 1000)
         #expect(throws: DHTError.limitExceeded) { try DHTMessage(decoding: DHTMessage(kind: .getValue, key: Array(0..<9)).encoded(), limits: limits) }
     }
 

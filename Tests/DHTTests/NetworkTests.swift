@@ -22,13 +22,15 @@ struct DHTNode {
     let dht: DHT
 
     static func start(datastore: any DHTDatastore = MemoryDHTStore(), identity: KeyPair = .generate(),
-                      swarmKey: SwarmKey? = nil, mode: DHT.Mode = .server) async throws -> DHTNode {
+                      swarmKey: SwarmKey? = nil, mode: DHT.Mode = .server,
+                      configure: (inout DHT.Configuration) -> Void = { _ in }) async throws -> DHTNode {
         let host = P2PHost(identity: identity, listenAddresses: [try Multiaddr("/ip4/127.0.0.1/tcp/0")], swarmKey: swarmKey)
         try await host.start()
         var configuration = DHT.Configuration()
         configuration.maintenanceInterval = .milliseconds(100)
         configuration.queryTimeout = .seconds(5)
         configuration.mode = mode
+        configure(&configuration)
         let dht = DHT(host: host, datastore: datastore, configuration: configuration)
         try await dht.start()
         return DHTNode(host: host, dht: dht)
@@ -59,16 +61,17 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
         var nodes: [DHTNode] = []
         defer { Task { [nodes] in for node in nodes { await node.stop() } } }
         for _ in 0..<5 { nodes.append(try await DHTNode.start()) }
-        for index in 0..<4 { try await nodes[index].host.connect(nodes[index + 1].address) }
-        // Each learns its neighbours from identify, then the refresh lookups spread the rest.
-        let filled = await eventually {
-            nodes.allSatisfy { $0.dht.routingTable.count >= 2 }
-        }
-        #expect(filled, "\(nodes.map { $0.dht.routingTable.count })")
-
+        // Nodes 2–5 first; node 5 provides before node 1 exists, so node 1
+        // holds no record and must ask (GET_PROVIDERS through node 2).
+        for index in 1..<4 { try await nodes[index].host.connect(nodes[index + 1].address) }
+        #expect(await eventually { nodes[1...].allSatisfy { $0.dht.routingTable.count >= 2 } })
         let told = try await nodes[4].dht.provide(Self.content)
         #expect(told >= 1)
+        try await nodes[0].host.connect(nodes[1].address)
+        #expect(await eventually { nodes[0].dht.routingTable.count >= 1 })
+        let asked = nodes[0].dht.statistics.queriesSent
         let providers = try await nodes[0].dht.findProviders(Self.content, limit: 1)
+        #expect(nodes[0].dht.statistics.queriesSent > asked)
         #expect(providers.map(\.peer) == [nodes[4].host.peerID])
         // Node 1 dials node 5 directly with the addresses it was given.
         let address = try #require(providers.first?.addresses.first)
@@ -94,7 +97,13 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
         let key = RecordValidator.publicKeyKey(author.peerID)
         let accepted = try await nodes[2].dht.putValue(key: key, value: author.publicKey.protobuf)
         #expect(accepted >= 1)
-        #expect(try await nodes[0].dht.getValue(key: key) == author.publicKey.protobuf)
+        // Node 0 holds the record too (k = 20 > 3 nodes); a fresh node 3 behind node 0 must ask for it.
+        let late = try await DHTNode.start()
+        nodes.append(late)
+        try await late.host.connect(nodes[0].address)
+        #expect(await eventually { late.dht.routingTable.count >= 1 })
+        #expect(try await late.dht.getValue(key: key) == author.publicKey.protobuf)
+        #expect(late.dht.statistics.queriesSent >= 1)
 
         // A value that is not the key's peer's key is refused locally and by servers.
         await #expect(throws: DHTError.invalidRecord) {
@@ -122,6 +131,26 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
         // A key that is not a multihash stores nothing.
         #expect(await node.dht.answer(DHTMessage(kind: .addProvider, key: [0xFF], providerPeers: [.init(id: sender.bytes)]), from: sender) == nil)
         #expect(node.dht.statistics.providersStored == 1)
+        // Without an address to reach it at, an announcement is ignored (as Kubo does).
+        #expect(await node.dht.answer(DHTMessage(kind: .addProvider, key: key, providerPeers: [.init(id: sender.bytes)]), from: sender) == nil)
+        #expect(node.dht.statistics.providersStored == 1 && node.dht.statistics.providersIgnored == 2)
+    }
+
+    @Test func aPeersProviderQuotaCountsDistinctKeys() async throws {
+        let node = try await DHTNode.start { $0.maxProvidersPerPeer = 2 }
+        defer { Task { await node.stop() } }
+        let sender = KeyPair.generate().peerID
+        let address = try Multiaddr("/ip4/127.0.0.1/tcp/4001").bytes
+        func announce(_ text: String) async {
+            let key = Multihash(hashing: Array(text.utf8), with: .sha2_256).bytes
+            _ = await node.dht.answer(DHTMessage(kind: .addProvider, key: key, providerPeers: [.init(id: sender.bytes, addresses: [address])]), from: sender)
+        }
+        await announce("a")
+        await announce("b")
+        await announce("a")   // a reprovide of a key it has: not a new one
+        #expect(node.dht.statistics.providersStored == 3)
+        await announce("c")   // a third key: over the quota
+        #expect(node.dht.statistics.providersStored == 3 && node.dht.statistics.providersIgnored == 1)
     }
 
     @Test func malformedRequestsResetTheStream() async throws {

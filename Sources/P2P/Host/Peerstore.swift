@@ -20,13 +20,17 @@ public struct PeerInfo: Sendable, Hashable {
 
 /// Peer addresses, protocols and agents. Thread-safe.
 ///
-/// Limits: at most `maxPeers` peers (new peers beyond that are not
-/// recorded) and `maxAddressesPerPeer` addresses each (the oldest go first).
+/// Limits: at most `maxPeers` peers (a new peer beyond that replaces the
+/// one least recently updated: DHT lookups learn of many peers, and the ones
+/// the host deals with now matter more) and `maxAddressesPerPeer`
+/// addresses each (the oldest go first).
 public final class Peerstore: Sendable {
     public static let maxPeers = 4096
     public static let maxAddressesPerPeer = 32
 
     private let peers = Mutex<[PeerID: PeerInfo]>([:])
+    /// When each peer was last updated, in update order (for eviction).
+    private let updated = Mutex<(clock: UInt64, at: [PeerID: UInt64])>((0, [:]))
 
     public init() {}
 
@@ -53,14 +57,24 @@ public final class Peerstore: Sendable {
     }
 
     /// Forgets `peer`.
-    public func remove(_ peer: PeerID) { _ = peers.withLock { $0.removeValue(forKey: peer) } }
+    public func remove(_ peer: PeerID) {
+        _ = peers.withLock { $0.removeValue(forKey: peer) }
+        _ = updated.withLock { $0.at.removeValue(forKey: peer) }
+    }
 
     func update(_ peer: PeerID, _ body: (inout PeerInfo) -> Void) {
+        // Lock order: peers, then updated.
         peers.withLock { all in
-            if all[peer] == nil {
-                guard all.count < Self.maxPeers else { return }
-                all[peer] = PeerInfo(peerID: peer)
+            updated.withLock { order in
+                if all[peer] == nil, all.count >= Self.maxPeers,
+                   let oldest = order.at.min(by: { $0.value < $1.value })?.key {
+                    all[oldest] = nil
+                    order.at[oldest] = nil
+                }
+                order.clock += 1
+                order.at[peer] = order.clock
             }
+            if all[peer] == nil { all[peer] = PeerInfo(peerID: peer) }
             body(&all[peer]!)
         }
     }
