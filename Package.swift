@@ -187,7 +187,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NodeTests", dependencies: [
-            "Node", "Repo", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport",
+            "Node", "Repo", "P2P", "Blocks", "Multiformats", "UnixFS", "TestSupport", "DHT", "Bitswap",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

@@ -112,25 +112,25 @@ final class DHTComponent: NodeComponent {
 /// A network source that, when a block has not arrived within
 /// `searchDelay` (1 s, as boxo's provider search delay), asks the DHT for
 /// providers and connects to them; Bitswap then asks the new peers.
-struct ProviderSearchingSource: VerifiedBlockSource {
-    let inner: any VerifiedBlockSource
-    let dht: DHT
-    let searchDelay: Duration
+public struct ProviderSearchingSource: VerifiedBlockSource {
+    public let inner: any VerifiedBlockSource
+    public let dht: DHT
+    public let searchDelay: Duration
     /// Providers connected per search: 3.
-    let providersPerSearch: Int
+    public let providersPerSearch: Int
 
-    init(inner: any VerifiedBlockSource, dht: DHT, searchDelay: Duration = .seconds(1), providersPerSearch: Int = 3) {
+    public init(inner: any VerifiedBlockSource, dht: DHT, searchDelay: Duration = .seconds(1), providersPerSearch: Int = 3) {
         self.inner = inner
         self.dht = dht
         self.searchDelay = searchDelay
         self.providersPerSearch = providersPerSearch
     }
 
-    func get(_ cid: CID) async throws -> [UInt8]? { try await verifiedBlock(cid)?.bytes }
+    public func get(_ cid: CID) async throws -> [UInt8]? { try await verifiedBlock(cid)?.bytes }
 
-    func has(_ cid: CID) async throws -> Bool { try await inner.has(cid) }
+    public func has(_ cid: CID) async throws -> Bool { try await inner.has(cid) }
 
-    func verifiedBlock(_ cid: CID) async throws -> Block? {
+    public func verifiedBlock(_ cid: CID) async throws -> Block? {
         let (dht, delay, count) = (dht, searchDelay, providersPerSearch)
         let search = Task {
             try await Task.sleep(for: delay)
