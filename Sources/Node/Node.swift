@@ -149,7 +149,11 @@ public final class TauNode: Sendable {
             var dhtLogger = logger
             dhtLogger[metadataKey: "service"] = "dht"
             var dhtConfiguration = DHT.Configuration()
-            dhtConfiguration.mode = configuration.dht.mode == "client" ? .client : .server
+            switch configuration.dht.mode {
+            case "client": dhtConfiguration.mode = .client
+            case "server": dhtConfiguration.mode = .server
+            default: dhtConfiguration.mode = listenAddresses.isEmpty ? .client : .server
+            }
             if !configuration.dht.protocolPrefix.isEmpty { dhtConfiguration.protocolPrefix = configuration.dht.protocolPrefix }
             dht = DHT(host: host, datastore: try RepoDHTStore(repo: repo), configuration: dhtConfiguration, logger: dhtLogger)
         }

@@ -122,8 +122,10 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public struct DHT: Codable, Sendable, Equatable {
         /// The Kademlia DHT on the swarm (`tau routing`, `tau services`; needs the swarm).
         public var enabled: Bool = true
-        /// server (answer queries; for nodes others can dial) or client (only ask).
-        public var mode: String = "server"
+        /// server (answer queries; for nodes others can dial), client (only
+        /// ask), or auto: server when the swarm listens, client when it only
+        /// dials (tau has no AutoNAT yet to learn whether it is reachable).
+        public var mode: String = "auto"
         /// What this node announces as provider: roots (the roots of recursive
         /// pins, the default: one lookup per add), pinned (every block under a
         /// pin), all (every block in the repo), none.
@@ -138,7 +140,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
-            mode = try container.decodeIfPresent(String.self, forKey: .mode) ?? "server"
+            mode = try container.decodeIfPresent(String.self, forKey: .mode) ?? "auto"
             provide = try container.decodeIfPresent(String.self, forKey: .provide) ?? "roots"
             protocolPrefix = try container.decodeIfPresent(String.self, forKey: .protocolPrefix) ?? ""
         }
@@ -207,8 +209,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         guard ["store", "cache"].contains(bitswap.fetched) else {
             throw NodeError(.invalidConfiguration, "bitswap.fetched must be store or cache (got \(bitswap.fetched))")
         }
-        guard ["server", "client"].contains(dht.mode) else {
-            throw NodeError(.invalidConfiguration, "dht.mode must be server or client (got \(dht.mode))")
+        guard ["auto", "server", "client"].contains(dht.mode) else {
+            throw NodeError(.invalidConfiguration, "dht.mode must be auto, server or client (got \(dht.mode))")
         }
         guard ["roots", "pinned", "all", "none"].contains(dht.provide) else {
             throw NodeError(.invalidConfiguration, "dht.provide must be roots, pinned, all or none (got \(dht.provide))")
