@@ -118,9 +118,10 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         return actions
     }
 
-    public mutating func removePeer(_ peer: Peer) {
+    /// A peer left; its score is retained for `retainScore` after `now`.
+    public mutating func removePeer(_ peer: Peer, now: ContinuousClock.Instant = .now) {
         peers[peer] = nil
-        score.removePeer(peer)
+        score.removePeer(peer, now: now)
         for topic in mesh.keys { mesh[topic]?.remove(peer) }
         for topic in fanout.keys { fanout[topic]?.remove(peer) }
     }

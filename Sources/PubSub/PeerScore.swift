@@ -45,6 +45,9 @@ public struct PeerScoreParameters: Hashable, Sendable {
     public var behaviourPenaltyWeight = -10.0
     public var behaviourPenaltyThreshold = 0.0
     public var behaviourPenaltyDecay = 0.9
+    /// A disconnected peer's counters are kept this long, so reconnecting
+    /// does not clear a bad score: 10 min (time in mesh ends at the disconnect).
+    public var retainScore: Duration = .seconds(600)
     /// Counters decay every 1 s; a decayed counter below 0.01 becomes 0.
     public var decayInterval: Duration = .seconds(1)
     public var decayToZero = 0.01
@@ -82,6 +85,8 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
         var behaviourPenalty = 0.0
         var appSpecific = 0.0
         var address: String?
+        /// Set while the peer is gone (its counters retained until `retainScore` passes).
+        var disconnectedAt: ContinuousClock.Instant?
     }
 
     public let parameters: PeerScoreParameters
@@ -123,17 +128,29 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
 
     // MARK: Events
 
+    /// A peer connected: a retained score (section 7 rule 8) comes back with it.
     public mutating func addPeer(_ peer: Peer, address: String? = nil) {
         counters[peer, default: Counters()].address = address
+        counters[peer]?.disconnectedAt = nil
         if let address { peersByAddress[address, default: []].insert(peer) }
     }
 
-    public mutating func removePeer(_ peer: Peer) {
-        guard let entry = counters.removeValue(forKey: peer) else { return }
+    /// A peer left: its counters are kept for `retainScore` when `now` is
+    /// given (dropped at once without), out of the colocation count.
+    public mutating func removePeer(_ peer: Peer, now: ContinuousClock.Instant? = nil) {
+        guard var entry = counters[peer] else { return }
         if let address = entry.address {
             peersByAddress[address]?.remove(peer)
             if peersByAddress[address]?.isEmpty == true { peersByAddress[address] = nil }
         }
+        guard let now else {
+            counters[peer] = nil
+            return
+        }
+        entry.address = nil
+        entry.disconnectedAt = now
+        for topic in entry.topics.keys { entry.topics[topic]?.graftedAt = nil }
+        counters[peer] = entry
     }
 
     mutating func grafted(_ peer: Peer, _ topic: String, now: ContinuousClock.Instant) {
@@ -167,6 +184,9 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
 
     /// Decays every counter once per decay interval that has passed.
     mutating func decay(now: ContinuousClock.Instant) {
+        for (peer, entry) in counters {
+            if let gone = entry.disconnectedAt, now - gone > parameters.retainScore { counters[peer] = nil }
+        }
         guard let last = lastDecay else {
             lastDecay = now
             return

@@ -121,3 +121,25 @@ import Testing
         #expect(sim.routers[1]!.peers[0]?.topics.count == 3)
     }
 }
+
+/// Scores outlive a disconnect (formats/pubsub.md §7 rule 8).
+@Suite struct RetainedScoreTests {
+    @Test func aPeerThatReconnectsKeepsItsBadScoreUntilRetentionEnds() {
+        var sim = Simulation(nodes: 2)
+        sim.connect(0, 1)
+        sim.subscribe(0, "t")
+        sim.subscribe(1, "t")
+        sim.validation = { _, _ in .reject }
+        _ = sim.publish(0, "t", 1)
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) < -80)
+        sim.routers[1]!.removePeer(0, now: sim.now)
+        _ = sim.routers[1]!.addPeer(0, protocolID: .meshsub11)
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) < -80)
+        // Gone longer than retainScore (10 min): forgotten.
+        sim.routers[1]!.removePeer(0, now: sim.now)
+        sim.now += .seconds(601)
+        _ = sim.routers[1]!.heartbeat(now: sim.now)
+        _ = sim.routers[1]!.addPeer(0, protocolID: .meshsub11)
+        #expect(sim.routers[1]!.score(of: 0, now: sim.now) == 0)
+    }
+}
