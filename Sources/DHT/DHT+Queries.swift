@@ -17,8 +17,7 @@ extension DHT {
     /// (none for ADD_PROVIDER), within `queryTimeout`.
     func send(_ request: DHTMessage, to peer: PeerID, expectAnswer: Bool = true) async throws -> DHTMessage? {
         state.withLock { $0.statistics.queriesSent += 1 }
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.queryTimeout.components.seconds) * 1_000_000_000
-            + configuration.queryTimeout.components.attoseconds / 1_000_000_000)
+        let timeout = TimeAmount(configuration.queryTimeout)
         let host = self.host, protocolID = self.protocolID, limits = configuration.answerLimits
         do {
             return try await withTimeout(timeout) {

@@ -10,8 +10,7 @@ extension DHT {
     /// Serves `stream` until the peer ends it, goes idle or sends something malformed.
     func serve(_ stream: P2PStream) async throws {
         let peer = stream.remotePeer
-        let parts = configuration.streamIdleTimeout.components
-        let idle = TimeAmount.nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
+        let idle = TimeAmount(configuration.streamIdleTimeout)
         let maxSize = configuration.limits.maxMessageSize
         while true {
             let frame: ByteBuffer?
@@ -147,5 +146,13 @@ extension DHT {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+}
+
+extension TimeAmount {
+    /// NIO's time amount for a Swift duration (to the nanosecond).
+    init(_ duration: Duration) {
+        let parts = duration.components
+        self = .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 }

@@ -171,6 +171,14 @@ struct BlockRemove: RepoUsingCommand {
     }
 }
 
+/// The bytes of FILE (relative to the client's directory), or of standard input for nil or `-`.
+func readFileOrInput(_ file: String?) throws -> [UInt8] {
+    guard let file, file != "-" else { return try BlockPut.readAll(Console.current.input) }
+    let path = Console.current.resolve(file)
+    guard let contents = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+    return Array(contents)
+}
+
 func parseCID(_ text: String) throws -> CID {
     do {
         return try CID(text)

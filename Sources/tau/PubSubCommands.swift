@@ -88,14 +88,7 @@ struct PubSubPub: RepoUsingCommand {
 
     func execute() async throws {
         let pubsub = try requirePubSub()
-        let data: [UInt8]
-        if let file, file != "-" {
-            let path = Console.current.resolve(file)
-            guard let contents = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-            data = Array(contents)
-        } else {
-            data = try BlockPut.readAll(Console.current.input)
-        }
+        let data = try readFileOrInput(file)
         do {
             try pubsub.publish(data, to: topic)
         } catch {

@@ -57,8 +57,7 @@ struct RoutingFindProvs: RepoUsingCommand {
 
     func execute() async throws {
         let dht = try requireDHT()
-        let content: CID
-        do { content = try CID(cid) } catch { throw CLIError("invalid CID \(cid.debugDescription): \(error)") }
+        let content = try parseCID(cid)
         guard numProviders > 0 else { throw CLIError("--num-providers must be at least 1") }
         do {
             for provider in try await dht.findProviders(content, limit: numProviders) { say(provider.peer.description) }
@@ -96,8 +95,7 @@ struct RoutingProvide: RepoUsingCommand {
 
     func execute() async throws {
         let dht = try requireDHT()
-        let content: CID
-        do { content = try CID(cid) } catch { throw CLIError("invalid CID \(cid.debugDescription): \(error)") }
+        let content = try parseCID(cid)
         guard let repo = Console.current.repo, try repo.blocks.contains(content) else {
             throw CLIError("\(cid) is not in the repo: provide only what this node has")
         }
@@ -144,14 +142,7 @@ struct RoutingPut: RepoUsingCommand {
     func execute() async throws {
         let dht = try requireDHT()
         let bytes = try dhtKey(key)
-        let value: [UInt8]
-        if let file, file != "-" {
-            let path = Console.current.resolve(file)
-            guard let contents = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-            value = Array(contents)
-        } else {
-            value = try BlockPut.readAll(Console.current.input)
-        }
+        let value = try readFileOrInput(file)
         do {
             let accepted = try await dht.putValue(key: bytes, value: value)
             say("stored \(key) with \(accepted) peers")

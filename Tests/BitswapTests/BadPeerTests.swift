@@ -4,6 +4,7 @@ import Foundation
 import Multiformats
 import NIOCore
 import P2P
+import TestSupport
 import Testing
 
 /// Peers that break the rules, played by bare P2PHosts writing crafted

@@ -7,6 +7,7 @@ import Multiformats
 import NIOCore
 import P2P
 import Synchronization
+import TestSupport
 import Testing
 import UnixFS
 

@@ -3,18 +3,9 @@ import Foundation
 import Multiformats
 import P2P
 import Repo
+import TestSupport
 import Testing
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(15), _ condition: () async -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return await condition()
-}
 
 /// A host on loopback with a DHT server (maintenance every 100 ms, so tests settle fast).
 struct DHTNode {
@@ -184,10 +175,12 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
         #expect(!client.host.protocols.contains(client.dht.protocolID))
         try await client.host.connect(server.address)
         #expect(await eventually { client.dht.routingTable == [server.host.peerID] })
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(server.dht.routingTable.isEmpty)   // the client does not announce the protocol
+        // The server has identified the client, which does not announce the protocol: it never joins.
+        #expect(await eventually { server.host.peerstore.info(client.host.peerID)?.protocols.isEmpty == false })
+        #expect(server.host.peerstore.info(client.host.peerID)?.protocols.contains(client.dht.protocolID) == false)
         _ = try await client.dht.closestPeers(to: [1, 2, 3])
         #expect(server.dht.statistics.requestsServed >= 1)
+        #expect(server.dht.routingTable.isEmpty)   // serving a client does not add it either
     }
 
     /// Records and the routing table live in the repo: a restarted node starts warm.

@@ -1,5 +1,6 @@
 import Foundation
 import P2P
+import TestSupport
 import Testing
 
 /// The connection manager: the trim policy and a host trimming real connections (formats/libp2p.md §9).
@@ -38,13 +39,11 @@ import Testing
             try await peer.connect(address)
             peers.append(peer)
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while hub.peers().count < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(hub.peers().count == 5)
+        #expect(await eventually { hub.peers().count == 5 })
         hub.protect(peers[4].peerID, tag: "bootstrap")
         let closed = await hub.trimConnections()
         #expect(closed.count == 3 && !closed.contains(peers[4].peerID))
-        while hub.peers().count > 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await eventually { hub.peers().count == 2 })
         #expect(Set(hub.peers()) == [peers[4].peerID, peers[0].peerID])
         #expect(hub.unprotect(peers[4].peerID, tag: "bootstrap") == false)
     }

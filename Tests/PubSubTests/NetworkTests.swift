@@ -2,18 +2,9 @@ import Foundation
 import P2P
 import PubSub
 import Synchronization
+import TestSupport
 import Testing
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return await condition()
-}
 
 /// A host on loopback with pubsub running (a 100 ms heartbeat, so tests settle fast).
 struct PubSubNode {

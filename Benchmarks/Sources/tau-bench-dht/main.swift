@@ -52,8 +52,11 @@ struct DHTBench {
                 _ = try? await hosts[index].connect(addresses[Int.random(in: 0..<index, using: &generator)])
             }
         }
-        // Identify has run on connect; let the maintenance loop add the peers, then bootstrap.
-        try await Task.sleep(for: .milliseconds(500))
+        // Identify has run on connect; wait (up to 10 s) for the maintenance loop to add the peers, then bootstrap.
+        let settle = ContinuousClock.now + .seconds(10)
+        while dhts.contains(where: { $0.routingTable.isEmpty }), ContinuousClock.now < settle {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let bootstrapStart = ContinuousClock.now
         for dht in dhts { _ = try? await dht.closestPeers(to: dht.host.peerID.bytes) }
         let bootstrapTime = ContinuousClock.now - bootstrapStart

