@@ -37,7 +37,7 @@ extension GossipRouter {
                                into actions: inout GossipActions<Peer>) {
         for entry in prunes {
             mesh[entry.topic]?.remove(peer)
-            score.pruned(peer, entry.topic)
+            score.pruned(peer, entry.topic, now: now)
             let seconds = entry.backoff.map { min($0, 86_400) }
             setBackoff(peer, entry.topic, now + (seconds.map { .seconds($0) } ?? configuration.pruneBackoff))
             // Peer exchange only from peers we trust enough (acceptPX).
@@ -82,6 +82,8 @@ extension GossipRouter {
         var actions = GossipActions<Peer>()
         heartbeats += 1
         score.decay(now: now)
+        // Arrival times matter only within the P3 window (milliseconds).
+        firstArrivals = firstArrivals.filter { now - $0.value < .seconds(1) }
         for peer in peers.keys {
             peers[peer]?.ihaves = 0
             peers[peer]?.iwanted = 0
@@ -91,7 +93,7 @@ extension GossipRouter {
             // Peers whose score went negative leave the mesh (no peer exchange for them).
             for peer in members where score(of: peer, now: now) < 0 {
                 members.remove(peer)
-                score.pruned(peer, topic)
+                score.pruned(peer, topic, now: now)
                 setBackoff(peer, topic, now + configuration.pruneBackoff)
                 actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, exchange: false)) }
             }
@@ -110,7 +112,7 @@ extension GossipRouter {
                 let rest = pick(configuration.d - kept.count, from: members.subtracting(kept))
                 for peer in members.subtracting(kept).subtracting(rest) {
                     members.remove(peer)
-                    score.pruned(peer, topic)
+                    score.pruned(peer, topic, now: now)
                     setBackoff(peer, topic, now + configuration.pruneBackoff)
                     actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.pruneBackoff, among: kept.union(rest))) }
                 }

@@ -56,6 +56,9 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
     var seen: SeenCache
     /// Messages waiting for validation: who sent them.
     var validating: [[UInt8]: (message: PubSubMessage, from: Peer)] = [:]
+    /// When each recent message first arrived, kept only for topics that
+    /// score mesh deliveries (P3): a copy from a mesh peer within the window counts.
+    var firstArrivals: [[UInt8]: ContinuousClock.Instant] = [:]
     var random: SplitMix64
     /// The v1.1 peer score (section 7).
     public internal(set) var score: PeerScore<Peer>
@@ -155,7 +158,7 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         guard subscriptions.remove(topic) != nil else { return actions }
         for peer in peers.keys { actions.edit(peer) { $0.subscriptions.append(.init(subscribe: false, topic: topic)) } }
         for peer in mesh.removeValue(forKey: topic) ?? [] {
-            score.pruned(peer, topic)
+            score.pruned(peer, topic, now: now)
             setBackoff(peer, topic, now + configuration.unsubscribeBackoff)
             actions.control(peer) { $0.prune.append(prune(topic, for: peer, backoff: configuration.unsubscribeBackoff)) }
         }
@@ -211,13 +214,23 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
                 peers[peer]?.topics.insert(subscription.topic)
             } else {
                 peers[peer]?.topics.remove(subscription.topic)
-                mesh[subscription.topic]?.remove(peer)
+                if mesh[subscription.topic]?.remove(peer) != nil { score.pruned(peer, subscription.topic, now: now) }
                 fanout[subscription.topic]?.remove(peer)
             }
         }
         for message in rpc.messages {
             let id = messageID(message)
-            guard seen.insert(id, now: now) else { continue }
+            let scoresMeshDeliveries = configuration.scoring
+                && configuration.scoreParameters.parameters(for: message.topic).meshMessageDeliveriesWeight != 0
+            guard seen.insert(id, now: now) else {
+                if scoresMeshDeliveries, let first = firstArrivals[id],
+                   now - first <= configuration.scoreParameters.parameters(for: message.topic).meshMessageDeliveriesWindow,
+                   mesh[message.topic]?.contains(peer) == true {
+                    score.meshDelivery(peer, message.topic)
+                }
+                continue
+            }
+            if scoresMeshDeliveries { firstArrivals[id] = now }
             validating[id] = (message, peer)
             actions.validate.append((id, message, peer))
         }
@@ -249,7 +262,10 @@ public struct GossipRouter<Peer: Hashable & Comparable & Sendable>: Sendable {
         }
         cache.put(message, id: id)
         let topic = message.topic
-        if peers[from] != nil { score.firstDelivery(from, topic) }
+        if peers[from] != nil {
+            score.firstDelivery(from, topic)
+            if mesh[topic]?.contains(from) == true { score.meshDelivery(from, topic) }
+        }
         let targets = (mesh[topic] ?? []).union(floodsubPeers(in: topic))
         // The author needs no copy: its own seen cache drops it.
         for peer in targets where peer != from {

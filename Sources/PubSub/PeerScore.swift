@@ -26,7 +26,32 @@ public struct PeerScoreParameters: Hashable, Sendable {
         /// threshold about 11 s; ten keep it graylisted about 24 s).
         public var invalidMessageDeliveriesWeight = -100.0
         public var invalidMessageDeliveriesDecay = 0.9
+        /// P3, mesh message deliveries: a mesh peer that, once `activation`
+        /// has passed since its GRAFT, delivered fewer than `threshold`
+        /// messages (first, or within `window` of the first) scores
+        /// `weight · deficit²`. Needs a topic's expected message rate, so it
+        /// is off (weight 0) unless set per topic; when on: decay 0.9, cap
+        /// 100, threshold 1, activation 30 s, window 10 ms.
+        public var meshMessageDeliveriesWeight = 0.0
+        public var meshMessageDeliveriesDecay = 0.9
+        public var meshMessageDeliveriesCap = 100.0
+        public var meshMessageDeliveriesThreshold = 1.0
+        public var meshMessageDeliveriesActivation: Duration = .seconds(30)
+        /// (The router remembers arrival times for 1 s, so a window longer than that acts as 1 s.)
+        public var meshMessageDeliveriesWindow: Duration = .milliseconds(10)
+        /// P3b, mesh failure: a peer leaving the mesh with a P3 deficit keeps
+        /// `deficit²` here, scored `weight ·` the penalty and decayed by 0.9
+        /// (off, weight 0, like P3).
+        public var meshFailurePenaltyWeight = 0.0
+        public var meshFailurePenaltyDecay = 0.9
         public init() {}
+
+        /// The P3 shortfall of a mesh peer grafted at `grafted` (0 before activation).
+        func meshDeliveryDeficit(_ deliveries: Double, grafted: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Double {
+            guard meshMessageDeliveriesWeight != 0, now - grafted >= meshMessageDeliveriesActivation,
+                  deliveries < meshMessageDeliveriesThreshold else { return 0 }
+            return meshMessageDeliveriesThreshold - deliveries
+        }
     }
 
     /// Per-topic parameters; topics not listed use `defaultTopic`.
@@ -78,6 +103,8 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
         var graftedAt: ContinuousClock.Instant?
         var firstMessageDeliveries = 0.0
         var invalidMessageDeliveries = 0.0
+        var meshMessageDeliveries = 0.0
+        var meshFailurePenalty = 0.0
     }
 
     struct Counters: Sendable {
@@ -110,7 +137,10 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
             if let grafted = counters.graftedAt {
                 let quanta = Double((now - grafted) / p.timeInMeshQuantum)
                 score += p.timeInMeshWeight * min(quanta, p.timeInMeshCap)
+                let deficit = p.meshDeliveryDeficit(counters.meshMessageDeliveries, grafted: grafted, now: now)
+                score += p.meshMessageDeliveriesWeight * deficit * deficit
             }
+            score += p.meshFailurePenaltyWeight * counters.meshFailurePenalty
             score += p.firstMessageDeliveriesWeight * counters.firstMessageDeliveries
             score += p.invalidMessageDeliveriesWeight * counters.invalidMessageDeliveries * counters.invalidMessageDeliveries
             topicScore += p.topicWeight * score
@@ -149,16 +179,30 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
         }
         entry.address = nil
         entry.disconnectedAt = now
-        for topic in entry.topics.keys { entry.topics[topic]?.graftedAt = nil }
         counters[peer] = entry
+        for topic in entry.topics.keys { pruned(peer, topic, now: now) }
     }
 
     mutating func grafted(_ peer: Peer, _ topic: String, now: ContinuousClock.Instant) {
         counters[peer, default: Counters()].topics[topic, default: TopicCounters()].graftedAt = now
     }
 
-    mutating func pruned(_ peer: Peer, _ topic: String) {
-        counters[peer]?.topics[topic]?.graftedAt = nil
+    /// The peer left `topic`'s mesh: a P3 deficit becomes a mesh failure penalty (P3b).
+    mutating func pruned(_ peer: Peer, _ topic: String, now: ContinuousClock.Instant) {
+        guard var entry = counters[peer]?.topics[topic], let grafted = entry.graftedAt else { return }
+        let deficit = parameters.parameters(for: topic).meshDeliveryDeficit(entry.meshMessageDeliveries, grafted: grafted, now: now)
+        entry.meshFailurePenalty += deficit * deficit
+        entry.graftedAt = nil
+        counters[peer]?.topics[topic] = entry
+    }
+
+    /// The peer, in `topic`'s mesh, delivered a message first or within the
+    /// P3 window of its first delivery.
+    mutating func meshDelivery(_ peer: Peer, _ topic: String) {
+        guard var entry = counters[peer]?.topics[topic], entry.graftedAt != nil else { return }
+        let cap = parameters.parameters(for: topic).meshMessageDeliveriesCap
+        entry.meshMessageDeliveries = min(entry.meshMessageDeliveries + 1, cap)
+        counters[peer]?.topics[topic] = entry
     }
 
     /// The peer was first to deliver a message that validated.
@@ -208,6 +252,8 @@ public struct PeerScore<Peer: Hashable & Sendable>: Sendable {
                 var entry = counters[peer]!.topics[topic]!
                 entry.firstMessageDeliveries = decayed(entry.firstMessageDeliveries, p.firstMessageDeliveriesDecay)
                 entry.invalidMessageDeliveries = decayed(entry.invalidMessageDeliveries, p.invalidMessageDeliveriesDecay)
+                entry.meshMessageDeliveries = decayed(entry.meshMessageDeliveries, p.meshMessageDeliveriesDecay)
+                entry.meshFailurePenalty = decayed(entry.meshFailurePenalty, p.meshFailurePenaltyDecay)
                 counters[peer]!.topics[topic] = entry
             }
         }

@@ -143,3 +143,63 @@ import Testing
         #expect(sim.routers[1]!.score(of: 0, now: sim.now) == 0)
     }
 }
+
+/// P3 and P3b, mesh message deliveries and mesh failures (formats/pubsub.md §7 rule 3).
+@Suite struct MeshDeliveryScoreTests {
+    /// One router (node 0) with three mesh peers; only P3 and P3b count.
+    static func router() -> GossipRouter<Int> {
+        var configuration = GossipConfiguration()
+        configuration.scoreParameters.defaultTopic.timeInMeshWeight = 0
+        configuration.scoreParameters.defaultTopic.firstMessageDeliveriesWeight = 0
+        configuration.scoreParameters.defaultTopic.meshMessageDeliveriesWeight = -1
+        configuration.scoreParameters.defaultTopic.meshMessageDeliveriesThreshold = 3
+        configuration.scoreParameters.defaultTopic.meshMessageDeliveriesActivation = .seconds(5)
+        configuration.scoreParameters.defaultTopic.meshFailurePenaltyWeight = -2
+        return GossipRouter<Int>(configuration: configuration) { [UInt8(truncatingIfNeeded: $0)] }
+    }
+
+    @Test func slowAndSilentMeshPeersScoreTheirDeficitSquaredAfterActivation() {
+        var router = Self.router()
+        var now = ContinuousClock.now
+        let subscribe = PubSubRPC(subscriptions: [.init(subscribe: true, topic: "t")])
+        for peer in 1...3 {
+            _ = router.addPeer(peer, protocolID: .meshsub11)
+            _ = router.receive(subscribe, from: peer, now: now, messageID: Simulation.id)
+        }
+        _ = router.subscribe("t", now: now)
+        #expect(router.mesh["t"] == [1, 2, 3])
+        now += .seconds(6)
+        for n in 1...3 {
+            let message = PubSubMessage(from: [1], data: [UInt8(n)], seqno: [0, 0, 0, 0, 0, 0, 0, UInt8(n)], topic: "t")
+            let first = router.receive(PubSubRPC(messages: [message]), from: 1, now: now, messageID: Simulation.id)
+            for item in first.validate { _ = router.validated(item.id, .accept) }
+            // Peer 2 forwards the same message: 5 ms later (counted) twice, 50 ms later (too late) once.
+            let delay: Duration = n < 3 ? .milliseconds(5) : .milliseconds(50)
+            _ = router.receive(PubSubRPC(messages: [message]), from: 2, now: now + delay, messageID: Simulation.id)
+            now += .milliseconds(100)
+        }
+        // Peer 1 delivered all 3 first; peer 2 two in the window (deficit 1); peer 3 none (deficit 3).
+        #expect(router.score(of: 1, now: now) == 0)
+        #expect(router.score(of: 2, now: now) == -1)
+        #expect(router.score(of: 3, now: now) == -9)
+        // Peer 2 prunes itself: its deficit stays as a mesh failure penalty, −2 · 1².
+        _ = router.receive(PubSubRPC(control: .init(prune: [.init(topic: "t")])), from: 2, now: now, messageID: Simulation.id)
+        #expect(router.score(of: 2, now: now) == -2)
+        // Peer 3 disconnects: its deficit (9) too, and it is retained with the rest of its score.
+        router.removePeer(3, now: now)
+        #expect(router.score(of: 3, now: now) == -18)
+    }
+
+    @Test func noDeficitBeforeActivation() {
+        var router = Self.router()
+        let now = ContinuousClock.now
+        _ = router.addPeer(1, protocolID: .meshsub11)
+        _ = router.receive(PubSubRPC(subscriptions: [.init(subscribe: true, topic: "t")]), from: 1, now: now, messageID: Simulation.id)
+        _ = router.subscribe("t", now: now)
+        #expect(router.score(of: 1, now: now + .seconds(4)) == 0)
+        #expect(router.score(of: 1, now: now + .seconds(5)) == -9)
+        // Pruned before activation: no mesh failure penalty.
+        _ = router.receive(PubSubRPC(control: .init(prune: [.init(topic: "t")])), from: 1, now: now + .seconds(1), messageID: Simulation.id)
+        #expect(router.score(of: 1, now: now + .seconds(10)) == 0)
+    }
+}
