@@ -67,8 +67,9 @@ extension DHT {
                 onAnswer: @escaping @Sendable (PeerID, DHTMessage) -> Bool = { _, _ in false }) async throws -> [PeerID] {
         let seeds = state.withLock { $0.table.nearest(to: target, count: configuration.bucketSize) }.map { ($0.peer, $0.key) }
         guard !seeds.isEmpty else { throw DHTError(.noPeers, "the routing table is empty: connect to a DHT peer first") }
-        var lookup = Lookup(target: target, seeds: seeds, resultCount: configuration.bucketSize,
-                            parallelism: configuration.parallelism, excluding: [host.peerID])
+        var lookup = DisjointLookup(target: target, seeds: seeds, paths: configuration.disjointPaths,
+                                    resultCount: configuration.bucketSize, parallelism: configuration.parallelism,
+                                    excluding: [host.peerID])
         await withTaskGroup(of: (PeerID, DHTMessage?).self) { group in
             while !Task.isCancelled {
                 for peer in lookup.nextQueries() {

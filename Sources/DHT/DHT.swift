@@ -28,6 +28,8 @@ public final class DHT: Sendable {
         public var bucketSize = 20
         /// α: 3.
         public var parallelism = 3
+        /// Disjoint lookup paths (S/Kademlia), each with α in flight: 1 (off).
+        public var disjointPaths = 1
         /// One peer's answer to one query: 10 s.
         public var queryTimeout: Duration = .seconds(10)
         /// Provider records kept: 48 h (Kubo's).

@@ -106,7 +106,76 @@ public struct Lookup<Peer: Hashable & Sendable>: Sendable {
         Array(candidates.lazy.filter { $0.state == .answered }.prefix(resultCount).map(\.peer))
     }
 
+    /// `closest` with each peer's distance to the target.
+    var closestWithDistances: [(Peer, KademliaKey)] {
+        Array(candidates.lazy.filter { $0.state == .answered }.prefix(resultCount).map { ($0.peer, $0.distance) })
+    }
+
     public func state(of peer: Peer) -> State? { candidates.first { $0.peer == peer }?.state }
+
+    /// Never queries `peer` (dropped if not yet queried): another path has it.
+    public mutating func exclude(_ peer: Peer) {
+        excluded.insert(peer)
+        candidates.removeAll { $0.peer == peer && $0.state == .candidate }
+    }
+}
+
+/// A lookup over `paths` disjoint paths (S/Kademlia): the seeds are dealt
+/// out round-robin, each path is a `Lookup` of its own, and no peer is queried
+/// by two paths, so one path of bad peers cannot steer the others. One path
+/// is a plain `Lookup`. Format: formats/dht.md, section 4 rule 6.
+public struct DisjointLookup<Peer: Hashable & Sendable>: Sendable {
+    public private(set) var paths: [Lookup<Peer>]
+    /// Which path queried each peer.
+    private var owner: [Peer: Int] = [:]
+
+    public init(target: KademliaKey, seeds: [(Peer, KademliaKey)], paths: Int = 1, resultCount: Int = 20,
+                parallelism: Int = 3, excluding excluded: Set<Peer> = []) {
+        let count = max(1, min(paths, max(1, seeds.count)))
+        self.paths = (0..<count).map { path in
+            let share = seeds.enumerated().filter { $0.offset % count == path }.map(\.element)
+            return Lookup(target: target, seeds: share, resultCount: resultCount, parallelism: parallelism, excluding: excluded)
+        }
+    }
+
+    /// Peers to query now, over all paths; each is claimed by its path and
+    /// dropped from the others.
+    public mutating func nextQueries() -> [Peer] {
+        var chosen: [Peer] = []
+        for path in paths.indices {
+            for peer in paths[path].nextQueries() {
+                owner[peer] = path
+                chosen.append(peer)
+                for other in paths.indices where other != path { paths[other].exclude(peer) }
+            }
+        }
+        return chosen
+    }
+
+    /// `peer` answered: its closer peers go to its own path, less those another path queried.
+    public mutating func answered(_ peer: Peer, closer: [(Peer, KademliaKey)]) {
+        guard let path = owner[peer] else { return }
+        paths[path].answered(peer, closer: closer.filter { owner[$0.0].map { $0 == path } ?? true })
+    }
+
+    public mutating func failed(_ peer: Peer) {
+        guard let path = owner[peer] else { return }
+        paths[path].failed(peer)
+    }
+
+    /// Every path has finished.
+    public var isFinished: Bool { paths.allSatisfy(\.isFinished) }
+
+    public var queried: Int { paths.reduce(0) { $0 + $1.queried } }
+
+    /// The closest answering peers of all paths, closest first, at most `resultCount`.
+    public var closest: [Peer] {
+        guard paths.count > 1 else { return paths[0].closest }
+        var ranked: [(Peer, KademliaKey)] = []
+        for path in paths { ranked += path.closestWithDistances }
+        ranked.sort { $0.1 < $1.1 }
+        return Array(ranked.prefix(paths[0].resultCount).map(\.0))
+    }
 }
 
 extension Array {

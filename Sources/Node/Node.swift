@@ -155,6 +155,7 @@ public final class TauNode: Sendable {
             default: dhtConfiguration.mode = listenAddresses.isEmpty ? .client : .server
             }
             if !configuration.dht.protocolPrefix.isEmpty { dhtConfiguration.protocolPrefix = configuration.dht.protocolPrefix }
+            dhtConfiguration.disjointPaths = configuration.dht.disjointPaths
             dht = DHT(host: host, datastore: try RepoDHTStore(repo: repo), configuration: dhtConfiguration, logger: dhtLogger)
         }
         // One read path for the gateway and for commands: cache → store →

@@ -134,6 +134,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// `/tau/pnet-FINGERPRINT` in a private one; `/ipfs` in a private
         /// network shares the DHT with Kubo nodes of the same swarm key.
         public var protocolPrefix: String = ""
+        /// Lookups over this many disjoint paths (S/Kademlia; no peer is asked
+        /// by two), so a group of bad peers cannot steer every path: 1 (off), up to 8.
+        public var disjointPaths: Int = 1
 
         public init() {}
 
@@ -143,6 +146,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             mode = try container.decodeIfPresent(String.self, forKey: .mode) ?? "auto"
             provide = try container.decodeIfPresent(String.self, forKey: .provide) ?? "roots"
             protocolPrefix = try container.decodeIfPresent(String.self, forKey: .protocolPrefix) ?? ""
+            disjointPaths = try container.decodeIfPresent(Int.self, forKey: .disjointPaths) ?? 1
         }
     }
 
@@ -214,6 +218,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
         guard ["roots", "pinned", "all", "none"].contains(dht.provide) else {
             throw NodeError(.invalidConfiguration, "dht.provide must be roots, pinned, all or none (got \(dht.provide))")
+        }
+        guard (1...8).contains(dht.disjointPaths) else {
+            throw NodeError(.invalidConfiguration, "dht.disjointPaths must be 1 to 8 (got \(dht.disjointPaths))")
         }
         guard dht.protocolPrefix.isEmpty || (dht.protocolPrefix.hasPrefix("/") && !dht.protocolPrefix.hasSuffix("/")
                                              && !dht.protocolPrefix.contains(" ")) else {

@@ -95,6 +95,50 @@ import Testing
         #expect(!lookup.isFinished)
     }
 
+    @Test func disjointPathsNeverShareAPeerAndStillFindTheClosest() {
+        let network = Network(count: 100, known: 30, seed: 11)
+        // A quarter of the nodes lie: they answer with other liars only.
+        let liars = Set((0..<100).filter { $0 % 4 == 3 })
+        for probe in 0..<10 {
+            let origin = probe * 4   // honest
+            let target = KademliaKey(hashing: [0xDD, UInt8(probe)])
+            let seeds = network.tables[origin].nearest(to: target, count: 20).map { ($0.peer, $0.key) }
+            var lookup = DisjointLookup(target: target, seeds: seeds, paths: 3, excluding: [origin])
+            #expect(lookup.paths.count == 3)
+            var asked: [Int: Int] = [:]
+            while !lookup.isFinished {
+                let batch = lookup.nextQueries()
+                if batch.isEmpty { break }
+                #expect(batch.count <= 9)   // α = 3 per path
+                for peer in batch {
+                    asked[peer, default: 0] += 1
+                    var closer = network.tables[peer].nearest(to: target, count: 20)
+                    if liars.contains(peer) { closer = closer.filter { liars.contains($0.peer) } }
+                    lookup.answered(peer, closer: closer.map { ($0.peer, $0.key) })
+                }
+            }
+            // Rule 6: no peer is queried twice, by the same path or another.
+            #expect(asked.values.allSatisfy { $0 == 1 })
+            #expect(lookup.queried == asked.count)
+            let expected = network.trueClosest(to: target, count: 21).filter { $0 != origin }.prefix(20)
+            #expect(Set(lookup.closest).intersection(expected).count >= 18, "\(lookup.closest)")
+            #expect(lookup.closest.count == 20)
+        }
+    }
+
+    @Test func oneDisjointPathIsAPlainLookup() {
+        let network = Network(count: 50)
+        let target = KademliaKey(hashing: [0xEE])
+        let seeds = network.tables[0].nearest(to: target, count: 20).map { ($0.peer, $0.key) }
+        var disjoint = DisjointLookup(target: target, seeds: seeds, paths: 1, excluding: [0])
+        while !disjoint.isFinished {
+            let batch = disjoint.nextQueries()
+            if batch.isEmpty { break }
+            for peer in batch { disjoint.answered(peer, closer: network.tables[peer].nearest(to: target, count: 20).map { ($0.peer, $0.key) }) }
+        }
+        #expect(disjoint.closest == network.lookup(from: 0, target: target).closest)
+    }
+
     @Test func anEmptyLookupIsFinished() {
         var lookup = Lookup<Int>(target: KademliaKey(hashing: []), seeds: [])
         let queries = lookup.nextQueries()
