@@ -11,7 +11,8 @@ import Repo
 import UnixFS
 
 /// Runs the DHT; announces the node's content (per `dht.provide`) and
-/// services, again every reprovide interval, and new roots as they are pinned.
+/// services, again every reprovide interval, and new roots as they are
+/// pinned (also a pin of blocks the repo already held).
 final class DHTComponent: NodeComponent {
     let name = "dht"
     let dht: DHT
@@ -41,6 +42,7 @@ final class DHTComponent: NodeComponent {
         wake.value = continuation
         // New blocks may come with new pins: look again (coalesced; never on the writer thread).
         repo.observeAddedBlocks { _ in continuation.yield() }
+        repo.observeAddedPins { _ in continuation.yield() }
         announcer.set(Task { [self] in await announce(changes: changes) })
     }
 

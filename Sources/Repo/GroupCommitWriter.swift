@@ -18,6 +18,8 @@ final class WriteContext {
     let collectsAddedBlocks: Bool
     /// Blocks this transaction inserted (not those already present), when collected.
     var addedBlocks: [Block] = []
+    /// Pins this transaction wrote (new, or renamed), for `Repo.observeAddedPins`.
+    var addedPins: [Pin] = []
     /// Drops the map pages this process has resident (formats/lmdb.md rule
     /// 11); long walks inside the transaction call it every so often.
     let dropResidentPages: () -> Void
@@ -32,6 +34,7 @@ final class WriteContext {
         blockBytesDelta = 0
         recordBytesDelta = 0
         addedBlocks.removeAll(keepingCapacity: true)
+        addedPins.removeAll(keepingCapacity: true)
     }
 
     /// Folds the deltas into the stored counters.
@@ -104,6 +107,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Called after each commit that inserted blocks (`Repo.observeAddedBlocks`).
     private let observers = Mutex<[@Sendable ([Block]) -> Void]>([])
+    /// Called after each commit that wrote pins (`Repo.observeAddedPins`).
+    private let pinObservers = Mutex<[@Sendable ([Pin]) -> Void]>([])
     private let commitCount = Atomic<Int>(0)
     private let requestCount = Atomic<Int>(0)
     private let growthCount = Atomic<Int>(0)
@@ -163,6 +168,10 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     func addObserver(_ observer: @escaping @Sendable ([Block]) -> Void) {
         observers.withLock { $0.append(observer) }
+    }
+
+    func addPinObserver(_ observer: @escaping @Sendable ([Pin]) -> Void) {
+        pinObservers.withLock { $0.append(observer) }
     }
 
     /// Finishes every queued request, then stops the thread and closes the
@@ -252,6 +261,10 @@ final class GroupCommitWriter: @unchecked Sendable {
                 if !context.addedBlocks.isEmpty {
                     let added = context.addedBlocks
                     for observer in observing { observer(added) }
+                }
+                if !context.addedPins.isEmpty {
+                    let pins = context.addedPins
+                    for observer in pinObservers.withLock({ $0 }) { observer(pins) }
                 }
                 finish(pending, with: .success(()))
                 context.dropResidentPages()

@@ -160,6 +160,7 @@ extension RepoCore {
             }
         }
         try transaction.put(PinRecord.encode(pin), forKey: key, in: databases.pins)
+        context.addedPins.append(pin)
     }
 
     static func blockExists(_ cid: CID, in transaction: borrowing Transaction, blocks: Database) throws -> Bool {

@@ -196,4 +196,12 @@ extension Repo {
     public func observeAddedBlocks(_ observer: @escaping @Sendable ([Block]) -> Void) {
         core.writer.addObserver(observer)
     }
+
+    /// Calls `observer` on the writer thread after every commit that wrote
+    /// pins (new ones, or new names), with those pins — also when their
+    /// blocks were already in the repo. The same rules as `observeAddedBlocks`.
+    /// Used by the DHT to announce a root as soon as it is pinned.
+    public func observeAddedPins(_ observer: @escaping @Sendable ([Pin]) -> Void) {
+        core.writer.addPinObserver(observer)
+    }
 }

@@ -130,4 +130,24 @@ import Testing
             await repo.close()
         }
     }
+
+    @Test func pinObserversHearOfPinsOfBlocksAlreadyStored() async throws {
+        try await withTemporaryDirectory { path in
+            let repo = try Repo(path: path)
+            let heard = Mutex<[Pin]>([])
+            repo.observeAddedPins { pins in heard.withLock { $0.append(contentsOf: pins) } }
+            let file = importFile(Array(repeating: 5, count: 3000))
+            try await repo.blocks.put(file.blocks)   // stored, not pinned: nothing yet
+            #expect(heard.withLock { $0 }.isEmpty)
+            try await repo.pin(file.root)
+            let single = Block(hashing: Array("two".utf8), codec: .raw)
+            try await repo.write { transaction in
+                try transaction.putBlock(single)
+                try transaction.pin(Pin(cid: single.cid, kind: .direct))
+            }
+            #expect(heard.withLock { $0 }.map(\.cid) == [file.root, single.cid])
+            #expect(heard.withLock { $0 }.map(\.kind) == [.recursive, .direct])
+            await repo.close()
+        }
+    }
 }
