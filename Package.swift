@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "PubSub", targets: ["PubSub"]),
         .library(name: "DHT", targets: ["DHT"]),
+        .library(name: "Hoarder", targets: ["Hoarder"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "Sites", targets: ["Sites"]),
@@ -108,6 +109,8 @@ let package = Package(
 
         // Layer 3: data services, each on the repo's transaction API.
         .target(name: "Sites", dependencies: ["Errors", "Multiformats", "Repo"]),
+        // K replicas of every stashed root: placement, registry, repair (formats/hoarder.md).
+        .target(name: "Hoarder", dependencies: ["Errors", "Multiformats"]),
 
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [
@@ -155,6 +158,7 @@ let package = Package(
                     exclude: ["Peers"]),
         .testTarget(name: "PubSubTests", dependencies: ["PubSub", "P2P", "Multiformats", "TestSupport"],
                     exclude: ["Peers"]),
+        .testTarget(name: "HoarderTests", dependencies: ["Hoarder", "Multiformats"]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
