@@ -158,7 +158,9 @@ let package = Package(
                     exclude: ["Peers"]),
         .testTarget(name: "PubSubTests", dependencies: ["PubSub", "P2P", "Multiformats", "TestSupport"],
                     exclude: ["Peers"]),
-        .testTarget(name: "HoarderTests", dependencies: ["Hoarder", "Multiformats"]),
+        .testTarget(name: "HoarderTests", dependencies: [
+            "Hoarder", "Multiformats", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ChunkingTests", dependencies: ["Chunking", "TestSupport"]),
         .testTarget(name: "UnixFSTests", dependencies: ["UnixFS", "Blocks", "Multiformats", "Chunking", "TestSupport"]),
         .testTarget(name: "CARTests", dependencies: ["CAR", "Multiformats", "Blocks", "UnixFS", "TestSupport"]),
