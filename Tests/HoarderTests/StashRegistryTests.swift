@@ -6,24 +6,6 @@ import Testing
 /// The registry of stashed roots (formats/hoarder.md, section 3), with real
 /// Ed25519 signatures: authors are raw public keys here.
 @Suite struct StashRegistryTests {
-    struct Ed25519Verifier: StashRecordVerifier {
-        func verify(author: [UInt8], payload: [UInt8], signature: [UInt8]) -> Bool {
-            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: author) else { return false }
-            return key.isValidSignature(signature, for: payload)
-        }
-    }
-
-    struct Author {
-        let key = Curve25519.Signing.PrivateKey()
-        var id: [UInt8] { Array(key.publicKey.rawRepresentation) }
-
-        func record(_ root: CID, _ operation: StashRecord.Operation, replicas: Int = 3, clock: UInt64) -> StashRecord {
-            var record = StashRecord(root: root, operation: operation, replicas: replicas, clock: clock, author: id)
-            record.signature = Array(try! key.signature(for: record.signedBytes))
-            return record
-        }
-    }
-
     static func root(_ n: Int) -> CID { .v1(.raw, Multihash(hashing: Array("root \(n)".utf8), with: .sha2_256)) }
 
     @Test func mergeOrderDoesNotMatter() {
