@@ -110,7 +110,7 @@ let package = Package(
         // Layer 3: data services, each on the repo's transaction API.
         .target(name: "Sites", dependencies: ["Errors", "Multiformats", "Repo"]),
         // K replicas of every stashed root: placement, registry, repair (formats/hoarder.md).
-        .target(name: "Hoarder", dependencies: ["Errors", "Multiformats"]),
+        .target(name: "Hoarder", dependencies: ["Errors", "Multiformats", "UnixFS"]),
 
         // Layer 4: edges.
         .target(name: "Gateway", dependencies: [

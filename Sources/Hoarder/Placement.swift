@@ -4,6 +4,7 @@
 // top K it enters or leaves. Pure. Format: formats/hoarder.md, section 2.
 
 import Multiformats
+import UnixFS
 
 /// A hoarder as placement sees it: its identity bytes (a peer ID) and the
 /// 64-bit position placement derives from them once.
@@ -37,13 +38,7 @@ public enum Placement {
     /// a root costs N multiplications, not N hashes.
     @inlinable
     public static func weight(_ member: UInt64, _ rootPosition: UInt64) -> UInt64 {
-        var x = member ^ rootPosition
-        x ^= x >> 33
-        x &*= 0xff51_afd7_ed55_8ccd
-        x ^= x >> 33
-        x &*= 0xc4ce_b9fe_1a85_ec53
-        x ^= x >> 33
-        return x
+        Murmur3.finalMix(member ^ rootPosition)
     }
 
     /// Every member in rendezvous order for the root: highest weight first,

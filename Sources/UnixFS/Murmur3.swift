@@ -76,8 +76,10 @@ public enum Murmur3 {
     @inline(__always)
     private static func rotateLeft(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
 
-    @inline(__always)
-    private static func finalMix(_ k: UInt64) -> UInt64 {
+    /// MurmurHash3's 64-bit finaliser (fmix64), a bijective mix; the hoarder's
+    /// rendezvous weights use it too (formats/hoarder.md §2).
+    @inlinable
+    public static func finalMix(_ k: UInt64) -> UInt64 {
         var k = k
         k ^= k >> 33
         k &*= 0xFF51_AFD7_ED55_8CCD
