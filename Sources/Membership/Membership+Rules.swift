@@ -3,18 +3,29 @@
 // Format: formats/membership.md, section 4 (rules 4.1–4.7).
 
 extension Membership {
-    mutating func apply(_ update: MembershipUpdate, now: MembershipInstant, into actions: inout [MembershipAction]) {
+    /// Applies one update. `regossip` is false for updates learned by
+    /// push-pull (rule 8.3): they change the view but are not queued again.
+    mutating func apply(_ update: MembershipUpdate, regossip: Bool, now: MembershipInstant,
+                        into actions: inout [MembershipAction]) {
         switch update {
-        case .alive(let alive): applyAlive(alive, now: now, into: &actions)
+        case .alive(let alive): applyAlive(alive, regossip: regossip, now: now, into: &actions)
         case .suspect(let member, let incarnation, let from):
-            applySuspect(member, incarnation: incarnation, from: from, now: now, into: &actions)
+            applySuspect(member, incarnation: incarnation, from: from, regossip: regossip, now: now, into: &actions)
         case .dead(let member, let incarnation, let from):
-            applyDead(member, incarnation: incarnation, from: from, now: now, into: &actions)
+            applyDead(member, incarnation: incarnation, from: from, regossip: regossip, now: now, into: &actions)
         }
     }
 
+    mutating func enqueue(_ update: MembershipUpdate, if regossip: Bool) {
+        if regossip { queue.enqueue(update) }
+    }
+
     /// Rules 4.1, 4.2, 4.6 and 10.
-    mutating func applyAlive(_ alive: AliveUpdate, now: MembershipInstant, into actions: inout [MembershipAction]) {
+    mutating func applyAlive(_ alive: AliveUpdate, regossip: Bool = true, now: MembershipInstant,
+                             into actions: inout [MembershipAction]) {
+        // An update that cannot change the view needs no signature check (rule 10.3).
+        if let known = records[alive.member]?.state.incarnation, alive.incarnation < known
+            || (alive.incarnation == known && alive.member != local) { return }
         // Rule 10: only the member itself can say it is alive.
         guard verifier.verify(member: alive.member, payload: alive.signedBytes, signature: alive.signature) else {
             statistics.rejectedUpdates += 1
@@ -36,7 +47,7 @@ extension Membership {
             let state = Self.state(of: alive, status: .alive)
             records[alive.member] = Record(state: state, alive: alive)
             insertIntoProbeOrder(alive.member)
-            queue.enqueue(.alive(alive))
+            enqueue(.alive(alive), if: regossip)
             actions.append(.changed(.joined(state)))
             return
         }
@@ -47,7 +58,7 @@ extension Membership {
         records[alive.member] = Record(state: state, alive: alive)
         suspicions[alive.member] = nil
         tombstones[alive.member] = nil
-        queue.enqueue(.alive(alive))
+        enqueue(.alive(alive), if: regossip)
         switch previous.status {
         case .suspect:
             statistics.falseSuspicions += 1
@@ -63,8 +74,8 @@ extension Membership {
     }
 
     /// Rules 4.3, 4.4 and 4.6.
-    mutating func applySuspect(_ member: MemberID, incarnation: UInt64, from: MemberID, now: MembershipInstant,
-                               into actions: inout [MembershipAction]) {
+    mutating func applySuspect(_ member: MemberID, incarnation: UInt64, from: MemberID, regossip: Bool = true,
+                               now: MembershipInstant, into actions: inout [MembershipAction]) {
         if member == local {
             if !leaving, incarnation >= self.incarnation { refute(above: incarnation, into: &actions) }
             return
@@ -76,7 +87,7 @@ extension Membership {
         case .suspect:
             // Rule 4.4: another member's independent suspicion shortens the timer.
             if suspicions[member]?.confirm(from: from) == true {
-                queue.enqueue(.suspect(member: member, incarnation: record.state.incarnation, from: from))
+                enqueue(.suspect(member: member, incarnation: record.state.incarnation, from: from), if: regossip)
             }
         case .alive:
             record.state.status = .suspect
@@ -88,14 +99,14 @@ extension Membership {
             if records.count - 2 < expected { expected = 0 }
             suspicions[member] = Suspicion(start: now, from: from, expected: expected, minimum: minimum,
                                            maximum: maximum)
-            queue.enqueue(.suspect(member: member, incarnation: incarnation, from: from))
+            enqueue(.suspect(member: member, incarnation: incarnation, from: from), if: regossip)
             actions.append(.changed(.suspected(record.state)))
         }
     }
 
     /// Rules 4.5 and 4.6; a dead from the member itself is a leave.
-    mutating func applyDead(_ member: MemberID, incarnation: UInt64, from: MemberID, now: MembershipInstant,
-                            into actions: inout [MembershipAction]) {
+    mutating func applyDead(_ member: MemberID, incarnation: UInt64, from: MemberID, regossip: Bool = true,
+                            now: MembershipInstant, into actions: inout [MembershipAction]) {
         if member == local {
             if !leaving, incarnation >= self.incarnation { refute(above: incarnation, into: &actions) }
             return
@@ -108,7 +119,7 @@ extension Membership {
         suspicions[member] = nil
         tombstones[member] = now + configuration.tombstoneTime
         if probe?.target == member { probe = nil }
-        queue.enqueue(.dead(member: member, incarnation: incarnation, from: from))
+        enqueue(.dead(member: member, incarnation: incarnation, from: from), if: regossip)
         if record.state.status == .left {
             actions.append(.changed(.left(record.state)))
         } else {

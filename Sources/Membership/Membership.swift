@@ -123,6 +123,8 @@ public struct Membership: Sendable {
     /// join request carrying this member's view (rule 8).
     public mutating func join(seeds: [(MemberID?, [String])], now: MembershipInstant) -> [MembershipAction] {
         var actions: [MembershipAction] = []
+        // Push-pull news is not re-gossiped (rule 8.3): the joiner spreads its own arrival.
+        queue.enqueue(.alive(localAlive))
         for (id, addresses) in seeds where id != local {
             send(.pushPullRequest(join: true), updates: syncUpdates(), to: id, addresses: addresses, into: &actions)
             statistics.pushPulls += 1
@@ -148,7 +150,11 @@ public struct Membership: Sendable {
         -> [MembershipAction]
     {
         var actions: [MembershipAction] = []
-        for update in message.updates { apply(update, now: now, into: &actions) }
+        let regossip: Bool = switch message.kind {
+        case .pushPullRequest, .pushPullResponse: false
+        default: true
+        }
+        for update in message.updates { apply(update, regossip: regossip, now: now, into: &actions) }
         handle(message.kind, from: from, now: now, into: &actions)
         return actions
     }

@@ -51,5 +51,5 @@ public struct LocalHealth: Hashable, Sendable {
 
     mutating func apply(_ delta: Int) { score = min(max(0, score + delta), limit - 1) }
 
-    func scale(_ duration: Duration) -> Duration { duration * (score + 1) }
+    public func scale(_ duration: Duration) -> Duration { duration * (score + 1) }
 }
