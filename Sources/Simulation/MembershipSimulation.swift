@@ -148,6 +148,16 @@ public struct MembershipCluster: Sendable {
         }
     }
 
+    /// Runs in steps of `step` until `condition` holds or `limit` passes; true if it held.
+    public mutating func run(until condition: (MembershipCluster) -> Bool, step: Duration, limit: Duration) -> Bool {
+        let end = network.now + limit
+        while network.now < end {
+            if condition(self) { return true }
+            network.run(until: min(end, network.now + step))
+        }
+        return condition(self)
+    }
+
     /// The live set (alive and suspect members) in `id`'s view.
     public func liveView(of id: MemberID) -> Set<MemberID> { network.node(id)?.membership.liveMembers ?? [] }
 
