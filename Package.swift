@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "Sites", targets: ["Sites"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "Membership", targets: ["Membership"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -106,6 +107,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+
+        // SWIM membership with Lifeguard, sans I/O: a state machine returning actions (formats/membership.md).
+        .target(name: "Membership", dependencies: ["Errors", "Protobuf"]),
+        // A deterministic discrete-event virtual network and clock for simulations of pure state machines.
+        .target(name: "Simulation", dependencies: ["Membership"]),
 
         // Layer 3: data services, each on the repo's transaction API.
         .target(name: "Sites", dependencies: ["Errors", "Multiformats", "Repo"]),
@@ -197,5 +203,6 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "Simulation"]),
     ]
 )
