@@ -111,7 +111,7 @@ let package = Package(
         // SWIM membership with Lifeguard, sans I/O: a state machine returning actions (formats/membership.md).
         .target(name: "Membership", dependencies: ["Errors", "Protobuf"]),
         // A deterministic discrete-event virtual network and clock for simulations of pure state machines.
-        .target(name: "Simulation", dependencies: ["Membership"]),
+        .target(name: "Simulation", dependencies: ["Membership", "Protobuf"]),
 
         // Layer 3: data services, each on the repo's transaction API.
         .target(name: "Sites", dependencies: ["Errors", "Multiformats", "Repo"]),

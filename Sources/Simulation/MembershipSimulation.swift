@@ -2,6 +2,7 @@
 // the SWIM state machine on the virtual network. Format: formats/membership.md, section 11.
 
 import Membership
+import Protobuf
 
 /// One member on the virtual network. Addresses are `sim/<hex ID>`, so a
 /// send to a seed known only by address finds its node.
@@ -29,7 +30,7 @@ public struct MembershipNode: SimulatedNode {
 
     public func wireSize(of message: MembershipMessage) -> Int {
         let size = message.encoded().count
-        return ProtobufLength.varintLength(UInt64(size)) + size  // the frame's length prefix
+        return ProtobufWriter.varintLength(UInt64(size)) + size  // the frame's length prefix
     }
 
     /// Turns actions into envelopes and records events.
@@ -67,10 +68,6 @@ public struct MembershipNode: SimulatedNode {
         }
         return MemberID(bytes)
     }
-}
-
-enum ProtobufLength {
-    static func varintLength(_ value: UInt64) -> Int { (63 - value.leadingZeroBitCount) / 7 + 1 }
 }
 
 /// A signer and verifier for simulations: the "signature" is a keyed
