@@ -46,12 +46,8 @@ public struct Claim: Hashable, Sendable {
 
     /// - Throws: `HoarderError.malformed`, `.limitExceeded`.
     public init(decoding bytes: [UInt8]) throws(HoarderError) {
-        guard bytes.count <= StashRegistry.maxRecordBytes else {
-            throw HoarderError(.limitExceeded, "a claim of \(bytes.count) bytes; at most \(StashRegistry.maxRecordBytes)")
-        }
-        let value: DAGCBOR
-        do { value = try DAGCBOR(decoding: bytes) } catch { throw HoarderError(.malformed, "\(error)") }
-        guard let map = value.mapValue, map.count == 5, let root = map["root"]?.linkValue,
+        let map = try StashRegistry.decodeMap(bytes, what: "a claim")
+        guard map.count == 5, let root = map["root"]?.linkValue,
               let holder = map["holder"]?.bytesValue, !holder.isEmpty, holder.count <= 128,
               let state = map["state"]?.stringValue.flatMap(State.init(rawValue:)),
               let clock = map["clock"]?.unsignedValue,

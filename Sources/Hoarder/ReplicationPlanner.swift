@@ -39,11 +39,12 @@ public enum ReplicationPlanner {
     /// The status of `record`'s root (rules 5.1–5.2).
     public static func status(of record: StashRecord, hoarders: [PlacementMember], claims: ClaimSet) -> RootStatus {
         let replicas = min(record.replicas, hoarders.count)
-        let ranking = Placement.ranking(of: Placement.position(of: Array(record.root.multihashBytes)), among: hoarders)
-        let owners = ranking.prefix(replicas).map(\.id)
+        let position = Placement.position(of: Array(record.root.multihashBytes))
+        // O(N·K) for the owners; only the few holders are ranked, not every hoarder.
+        let owners = Placement.owners(of: position, among: hoarders, replicas: replicas).map(\.id)
         var states: [[UInt8]: Claim.State] = [:]
         for claim in claims.claims(for: record.root) { states[claim.holder] = claim.state }
-        let holders = ranking.map(\.id).filter { states[$0] == .holding }
+        let holders = Placement.ranking(of: position, among: hoarders.filter { states[$0.id] == .holding }).map(\.id)
         let state: RootStatus.State
         if holders.count >= replicas && replicas > 0 {
             state = .ok

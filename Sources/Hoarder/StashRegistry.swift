@@ -54,12 +54,8 @@ public struct StashRecord: Hashable, Sendable {
 
     /// Reads a record. - Throws: `HoarderError.malformed`, `.limitExceeded`.
     public init(decoding bytes: [UInt8]) throws(HoarderError) {
-        guard bytes.count <= StashRegistry.maxRecordBytes else {
-            throw HoarderError(.limitExceeded, "a stash record of \(bytes.count) bytes; at most \(StashRegistry.maxRecordBytes)")
-        }
-        let value: DAGCBOR
-        do { value = try DAGCBOR(decoding: bytes) } catch { throw HoarderError(.malformed, "\(error)") }
-        guard let map = value.mapValue, map.count == 6,
+        let map = try StashRegistry.decodeMap(bytes, what: "a stash record")
+        guard map.count == 6,
               let root = map["root"]?.linkValue,
               let operation = map["op"]?.stringValue.flatMap(Operation.init(rawValue:)),
               let replicas = map["k"]?.unsignedValue, (1...UInt64(StashRegistry.maxReplicas)).contains(replicas),
@@ -155,4 +151,15 @@ public struct StashRegistry: Sendable {
     }
 
     public func record(for root: CID) -> StashRecord? { records[Array(root.multihashBytes)] }
+
+    /// The dag-cbor map of a stash record or claim, within `maxRecordBytes`.
+    static func decodeMap(_ bytes: [UInt8], what: String) throws(HoarderError) -> [String: DAGCBOR] {
+        guard bytes.count <= maxRecordBytes else {
+            throw HoarderError(.limitExceeded, "\(what) of \(bytes.count) bytes; at most \(maxRecordBytes)")
+        }
+        let value: DAGCBOR
+        do { value = try DAGCBOR(decoding: bytes) } catch { throw HoarderError(.malformed, "\(error)") }
+        guard let map = value.mapValue else { throw HoarderError(.malformed, "\(what) is not a dag-cbor map") }
+        return map
+    }
 }
